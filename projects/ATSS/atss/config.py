@@ -1,0 +1,51 @@
+from detectron2.config import CfgNode as CN
+
+
+def add_atss_config(cfg):
+    """
+    Add the ATSS keys to a detectron2 (YAML route) config. Defaults are the official ATSS R-50
+    1x model (``../shared/official-facts.md``); every key also reaches the LazyConfig route
+    through :meth:`atss.ATSS.from_config` or the config files in ``configs/``.
+    """
+    cfg.MODEL.ATSS = CN()
+    cfg.MODEL.ATSS.NUM_CLASSES = 80
+    cfg.MODEL.ATSS.IN_FEATURES = ["p3", "p4", "p5", "p6", "p7"]
+
+    # Head (Section 3.2: GroupNorm towers, centerness on the regression branch, one scalar a level).
+    cfg.MODEL.ATSS.NUM_CONVS = 4
+    cfg.MODEL.ATSS.NORM = "GN"
+    cfg.MODEL.ATSS.PRIOR_PROB = 0.01
+    cfg.MODEL.ATSS.USE_DCN_IN_TOWER = False
+
+    # Anchors: one square anchor of side ANCHOR_SCALE * stride per location (Section 3.1).
+    # RetinaNet's #A=9 (Table 7): ANCHOR_SCALE 4, SCALES_PER_OCTAVE 3, ASPECT_RATIOS [0.5, 1, 2].
+    cfg.MODEL.ATSS.ANCHOR_SCALE = 8.0
+    cfg.MODEL.ATSS.SCALES_PER_OCTAVE = 1
+    cfg.MODEL.ANCHOR_GENERATOR.NAME = "ATSSAnchorGenerator"
+    cfg.MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS = [[1.0]]
+    cfg.MODEL.ANCHOR_GENERATOR.OFFSET = 0.5
+
+    # Sample selection (Section 4.1 and the rules of Tables 2-3): "atss", "max_iou", "fcos",
+    # "center_sampling".
+    cfg.MODEL.ATSS.ASSIGNER = "atss"
+    cfg.MODEL.ATSS.TOPK = 9
+    cfg.MODEL.ATSS.IOU_THRESHOLDS = [0.4, 0.5]  # background below, foreground at or above
+    cfg.MODEL.ATSS.ALLOW_LOW_QUALITY_MATCHES = True
+    cfg.MODEL.ATSS.REQUIRE_CENTER_IN_GT = False  # Table 1's "In GT Box" for max_iou
+    cfg.MODEL.ATSS.SIZE_RANGES = [[0, 64], [64, 128], [128, 256], [256, 512], [512, float("inf")]]
+    cfg.MODEL.ATSS.CENTER_SAMPLING_RADIUS = 1.5
+
+    # Regression start (Table 2): "box" (anchor box offsets) or "point" (l, t, r, b / stride).
+    cfg.MODEL.ATSS.REGRESSION_TYPE = "box"
+    cfg.MODEL.ATSS.BBOX_REG_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
+
+    # Losses.
+    cfg.MODEL.ATSS.FOCAL_LOSS_ALPHA = 0.25
+    cfg.MODEL.ATSS.FOCAL_LOSS_GAMMA = 2.0
+    cfg.MODEL.ATSS.REG_LOSS_WEIGHT = 2.0
+
+    # Inference (Section 3.1).
+    cfg.MODEL.ATSS.SCORE_THRESH_TEST = 0.05
+    cfg.MODEL.ATSS.TOPK_CANDIDATES_TEST = 1000
+    cfg.MODEL.ATSS.NMS_THRESH_TEST = 0.6
+    cfg.TEST.DETECTIONS_PER_IMAGE = 100
