@@ -5,7 +5,6 @@ only when it is absent. The run ends with one line counting each tier.
 """
 import importlib.util
 from collections import Counter
-
 import pytest
 
 HAS_DETECTRON2 = importlib.util.find_spec("detectron2") is not None

@@ -1,0 +1,72 @@
+import torch
+from torch import nn
+from torchvision.ops import DeformConv2d
+
+__all__ = ["ModulatedDeformConv2d"]
+
+
+class ModulatedDeformConv2d(nn.Module):
+    """
+    Modulated deformable convolution (DCNv2) that predicts its own offsets and masks, built on
+    torchvision's ``deform_conv2d`` so it runs on CPU and CUDA (detectron2's own deformable
+    convolution is CUDA-only). The offset/mask predictor starts at zero, so at initialisation the
+    layer is a plain convolution with every tap weighted by sigmoid(0) = 0.5, as in DCNv2.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        padding: int = 1,
+        dilation: int = 1,
+        groups: int = 1,
+        deformable_groups: int = 1,
+        bias: bool = True,
+        norm: nn.Module = None,
+        activation=None,
+    ):
+        super().__init__()
+        self.conv = DeformConv2d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            bias=bias,
+        )
+        taps = deformable_groups * kernel_size * kernel_size
+        self.conv_offset = nn.Conv2d(
+            in_channels,
+            3 * taps,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+        )
+        nn.init.zeros_(self.conv_offset.weight)
+        nn.init.zeros_(self.conv_offset.bias)
+        self._taps = taps
+        self.norm = norm
+        self.activation = activation
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.conv.weight
+
+    @property
+    def bias(self) -> torch.Tensor:
+        return self.conv.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        offset_mask = self.conv_offset(x)
+        offset, mask = offset_mask.split([2 * self._taps, self._taps], dim=1)
+        x = self.conv(x, offset, mask.sigmoid())
+        if self.norm is not None:
+            x = self.norm(x)
+        if self.activation is not None:
+            x = self.activation(x)
+        return x
