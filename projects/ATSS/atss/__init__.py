@@ -3,10 +3,12 @@ ATSS (Adaptive Training Sample Selection, CVPR 2020) for Detectron2.
 
 ``import atss`` registers the ``ATSS`` meta-architecture, the ``ATSSAnchorGenerator`` and the
 ``ATSSHead`` with detectron2's registries. The pure-torch modules (``atss.assignment``,
-``atss.losses``) import without detectron2, e.g. ``from atss.assignment import atss_assign``.
+``atss.anchor_grid``, ``atss.losses``) import without detectron2, e.g.
+``from atss.assignment import atss_assign``.
 """
 import sys
 
+PURE_TORCH_MODULES = ("assignment", "anchor_grid", "losses")
 DETECTRON2_INSTALL_URL = "https://detectron2.readthedocs.io/en/latest/tutorials/install.html"
 
 
@@ -17,7 +19,7 @@ def _importing_a_pure_torch_submodule() -> bool:
     while frame is not None:
         name = frame.f_locals.get("name") if "importlib" in frame.f_code.co_filename else None
         if isinstance(name, str) and name.split(".")[0] == __name__ and "." in name:
-            return name.split(".")[1] in ("assignment", "losses")
+            return name.split(".")[1] in PURE_TORCH_MODULES
         frame = frame.f_back
     return False
 

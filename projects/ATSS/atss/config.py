@@ -12,6 +12,7 @@ def add_atss_config(cfg):
     cfg.MODEL.ATSS.IN_FEATURES = ["p3", "p4", "p5", "p6", "p7"]
 
     # Head (Section 3.2: GroupNorm towers, centerness on the regression branch, one scalar a level).
+    cfg.MODEL.ATSS.HEAD_NAME = "ATSSHead"
     cfg.MODEL.ATSS.NUM_CONVS = 4
     cfg.MODEL.ATSS.NORM = "GN"
     cfg.MODEL.ATSS.PRIOR_PROB = 0.01

@@ -7,14 +7,22 @@ from torch.nn import functional as F
 from detectron2.config import configurable
 from detectron2.layers import ShapeSpec, get_norm
 from detectron2.modeling.anchor_generator import build_anchor_generator
+from detectron2.utils.registry import Registry
 
 from .deform_conv import ModulatedDeformConv2d
 
-__all__ = ["ATSSHead"]
+__all__ = ["ATSS_HEAD_REGISTRY", "ATSSHead", "build_atss_head"]
+
+ATSS_HEAD_REGISTRY = Registry("ATSS_HEAD")
+ATSS_HEAD_REGISTRY.__doc__ = """
+Heads of the ATSS meta-architecture, chosen by ``cfg.MODEL.ATSS.HEAD_NAME`` and called with
+``(cfg, input_shape: List[ShapeSpec])``.
+"""
 
 REGRESSION_TYPES = ("box", "point")
 
 
+@ATSS_HEAD_REGISTRY.register()
 class ATSSHead(nn.Module):
     """
     The head of ATSS (official ATSSHead; Section 3.2 of the paper): classification and regression
@@ -134,3 +142,7 @@ class ATSSHead(nn.Module):
             bbox_reg.append(F.relu(reg) if self.regression_type == "point" else reg)
             centerness.append(self.centerness(bbox_feature))
         return logits, bbox_reg, centerness
+
+
+def build_atss_head(cfg, input_shape: List[ShapeSpec]) -> nn.Module:
+    return ATSS_HEAD_REGISTRY.get(cfg.MODEL.ATSS.HEAD_NAME)(cfg, input_shape)

@@ -15,7 +15,7 @@ from detectron2.utils import comm
 from detectron2.utils.events import get_event_storage
 
 from .assignment import assignment_stats
-from .head import REGRESSION_TYPES, ATSSHead
+from .head import REGRESSION_TYPES, ATSSHead, build_atss_head
 from .losses import atss_losses
 from .sample_selection import SampleSelectionParams, build_sample_selection
 
@@ -78,7 +78,7 @@ class ATSS(DenseDetector):
             head_in_features: backbone features fed to the head, by increasing stride.
             assigner: sample-selection rule, a name in ``SAMPLE_SELECTION_REGISTRY``: "atss",
                 "max_iou", "fcos" or "center_sampling".
-            topk: candidates per level of ATSS (k of Algorithm 1; Table 4).
+            topk: candidate locations per level of ATSS (k of Algorithm 1; Table 4).
             iou_thresholds: (background, foreground) IoU thresholds of "max_iou".
             allow_low_quality_matches, require_center_in_gt: options of "max_iou" (Table 1).
             size_ranges: per-level ranges of max(l, t, r, b) for "fcos" and "center_sampling".
@@ -125,6 +125,7 @@ class ATSS(DenseDetector):
             assigner,
             SampleSelectionParams(
                 strides=strides,
+                anchors_per_location=anchor_generator.num_cell_anchors[0],
                 topk=topk,
                 iou_thresholds=tuple(iou_thresholds),
                 allow_low_quality_matches=allow_low_quality_matches,
@@ -161,7 +162,7 @@ class ATSS(DenseDetector):
         c = cfg.MODEL.ATSS
         return {
             "backbone": backbone,
-            "head": ATSSHead(cfg, feature_shapes),
+            "head": build_atss_head(cfg, feature_shapes),
             "anchor_generator": build_anchor_generator(cfg, feature_shapes),
             "num_classes": c.NUM_CLASSES,
             "head_in_features": c.IN_FEATURES,

@@ -31,6 +31,7 @@ BatchRule = Callable[[List[Tensor], List[Tensor]], Tensor]
 @dataclass(frozen=True)
 class SampleSelectionParams:
     strides: Sequence[int]
+    anchors_per_location: int = 1
     topk: int = 9
     iou_thresholds: Tuple[float, float] = (0.4, 0.5)
     allow_low_quality_matches: bool = True
@@ -54,8 +55,11 @@ def _per_image(rule: PerImageRule) -> BatchRule:
 
 @SAMPLE_SELECTION_REGISTRY.register()
 def atss(params: SampleSelectionParams) -> BatchRule:
-    """Algorithm 1 of the paper, batched over the images."""
-    return partial(atss_assign_batch, topk=params.topk)
+    """
+    Algorithm 1 of the paper, batched over the images. As the official code, k counts locations:
+    with several anchors per location, each level gives k times that many candidates.
+    """
+    return partial(atss_assign_batch, topk=params.topk * params.anchors_per_location)
 
 
 @SAMPLE_SELECTION_REGISTRY.register()
