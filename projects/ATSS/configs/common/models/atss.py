@@ -55,3 +55,75 @@ model = L(ATSS)(
     pixel_std=[1.0, 1.0, 1.0],
     input_format="BGR",
 )
+
+# ------------------------------------------------------------------------------------------------
+# Training on COCO as the official ATSS models (configs/atss/*.yaml of the authors' code and the
+# maskrcnn-benchmark solver defaults it inherits); detectron2's common configs where they agree.
+# ------------------------------------------------------------------------------------------------
+from fvcore.common.param_scheduler import MultiStepParamScheduler
+
+import detectron2.data.transforms as T
+from detectron2 import model_zoo
+from detectron2.solver import WarmupParamScheduler
+
+
+def coco_dataloader(train_resize):
+    """
+    detectron2's COCO loaders (coco_2017_train, 16 images a batch; coco_2017_val at shorter side
+    800, COCOEvaluator) with ``train_resize`` and a horizontal flip, without the masks ATSS does not
+    use.
+    """
+    loader = model_zoo.get_config("common/data/coco.py").dataloader
+    loader.train.mapper.use_instance_mask = False
+    loader.train.mapper.augmentations = [train_resize, L(T.RandomFlip)(horizontal=True)]
+    loader.train.total_batch_size = 16
+    return loader
+
+
+# Official 1x input: shorter side 800, longer side at most 1333.
+dataloader = coco_dataloader(
+    L(T.ResizeShortestEdge)(short_edge_length=800, max_size=1333, sample_style="choice")
+)
+# The official 2x models train at a shorter side drawn uniformly from [640, 800]
+# (INPUT.MIN_SIZE_RANGE_TRAIN (640, 800), i.e. detectron2's sample_style "range").
+dataloader_multiscale = coco_dataloader(
+    L(T.ResizeShortestEdge)(short_edge_length=(640, 800), max_size=1333, sample_style="range")
+)
+
+# SGD, momentum 0.9, weight decay 1e-4, LR 0.01 at 16 images a batch. maskrcnn-benchmark also gives
+# every bias twice the LR and no weight decay (SOLVER.BIAS_LR_FACTOR 2, WEIGHT_DECAY_BIAS 0) and
+# keeps the decay on GroupNorm weights, so this differs from detectron2's common SGD.
+optimizer = model_zoo.get_config("common/optim.py").SGD
+optimizer.lr = 0.01
+optimizer.params.base_lr = "${..lr}"
+optimizer.params.bias_lr_factor = 2.0
+optimizer.params.weight_decay_bias = 0.0
+optimizer.params.weight_decay_norm = None
+
+
+def multistep_with_warmup(max_iter, steps):
+    """
+    LR x0.1 at each of the two ``steps``; the official warmup holds the LR at 1/3 for the first 500
+    iterations (WARMUP_METHOD "constant", WARMUP_FACTOR 1/3, WARMUP_ITERS 500).
+    """
+    return L(WarmupParamScheduler)(
+        scheduler=L(MultiStepParamScheduler)(
+            values=[1.0, 0.1, 0.01], milestones=[*steps, max_iter]
+        ),
+        warmup_length=500 / max_iter,
+        warmup_method="constant",
+        warmup_factor=1.0 / 3,
+    )
+
+
+lr_multiplier_1x = multistep_with_warmup(90000, [60000, 80000])
+lr_multiplier_2x = multistep_with_warmup(180000, [120000, 160000])
+
+# detectron2's training defaults (AMP off, checkpoint every 5000 iterations, ...) for the 1x
+# schedule, from detectron2's ImageNet weights of the R-50 above.
+train = model_zoo.get_config("common/train.py").train
+train.max_iter = 90000
+train.eval_period = 5000
+train.checkpointer.period = 5000
+train.init_checkpoint = "detectron2://ImageNetPretrained/MSRA/R-50.pkl"
+train.output_dir = "./output/atss_R_50_FPN_1x"
