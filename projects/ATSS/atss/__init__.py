@@ -33,6 +33,8 @@ except ImportError as e:
             f"its official guide: {DETECTRON2_INSTALL_URL}, then `pip install -e .` here."
         ) from e
 else:
+    # backbone and data register build_atss_resnet_fpn_backbone and shapes_train/shapes_val.
+    from . import backbone, data
     from .anchor_generator import ATSSAnchorGenerator
     from .config import add_atss_config
     from .head import ATSSHead

@@ -5,12 +5,14 @@ from torchvision.ops import DeformConv2d
 __all__ = ["ModulatedDeformConv2d"]
 
 
-class ModulatedDeformConv2d(nn.Module):
+class ModulatedDeformConv2d(DeformConv2d):
     """
     Modulated deformable convolution (DCNv2) that predicts its own offsets and masks, built on
     torchvision's ``deform_conv2d`` so it runs on CPU and CUDA (detectron2's own deformable
-    convolution is CUDA-only). The offset/mask predictor starts at zero, so at initialisation the
-    layer is a plain convolution with every tap weighted by sigmoid(0) = 0.5, as in DCNv2.
+    convolution is CUDA-only). The kernel is this module's own ``weight`` and ``bias``, named as
+    in a plain convolution, so ImageNet checkpoints of a plain 3x3 conv load into it. The
+    offset/mask predictor starts at zero: at initialisation the layer is a plain convolution with
+    every tap weighted by sigmoid(0) = 0.5, as in DCNv2.
     """
 
     def __init__(
@@ -27,8 +29,7 @@ class ModulatedDeformConv2d(nn.Module):
         norm: nn.Module = None,
         activation=None,
     ):
-        super().__init__()
-        self.conv = DeformConv2d(
+        super().__init__(
             in_channels,
             out_channels,
             kernel_size,
@@ -38,10 +39,10 @@ class ModulatedDeformConv2d(nn.Module):
             groups=groups,
             bias=bias,
         )
-        taps = deformable_groups * kernel_size * kernel_size
+        self._taps = deformable_groups * kernel_size * kernel_size
         self.conv_offset = nn.Conv2d(
             in_channels,
-            3 * taps,
+            3 * self._taps,
             kernel_size,
             stride=stride,
             padding=padding,
@@ -49,22 +50,12 @@ class ModulatedDeformConv2d(nn.Module):
         )
         nn.init.zeros_(self.conv_offset.weight)
         nn.init.zeros_(self.conv_offset.bias)
-        self._taps = taps
         self.norm = norm
         self.activation = activation
 
-    @property
-    def weight(self) -> torch.Tensor:
-        return self.conv.weight
-
-    @property
-    def bias(self) -> torch.Tensor:
-        return self.conv.bias
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        offset_mask = self.conv_offset(x)
-        offset, mask = offset_mask.split([2 * self._taps, self._taps], dim=1)
-        x = self.conv(x, offset, mask.sigmoid())
+        offset, mask = self.conv_offset(x).split([2 * self._taps, self._taps], dim=1)
+        x = super().forward(x, offset, mask.sigmoid())
         if self.norm is not None:
             x = self.norm(x)
         if self.activation is not None:
