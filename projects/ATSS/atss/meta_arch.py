@@ -14,7 +14,7 @@ from detectron2.structures import Boxes, ImageList, Instances
 from detectron2.utils import comm
 from detectron2.utils.events import get_event_storage
 
-from .assignment import assignment_stats
+from .assignment import IGNORED, assignment_stats
 from .head import REGRESSION_TYPES, ATSSHead, build_atss_head
 from .losses import atss_losses
 from .sample_selection import SampleSelectionParams, build_sample_selection
@@ -255,7 +255,7 @@ class ATSS(DenseDetector):
             flat = (matched + offsets[:, None]).clamp(min=0)
             gt_boxes = all_boxes[flat]
             gt_labels = torch.where(positive, all_classes[flat], self.num_classes)
-        gt_labels[matched == -2] = -1
+        gt_labels[matched == IGNORED] = -1
         return gt_labels, gt_boxes
 
     def _log_assignment(
