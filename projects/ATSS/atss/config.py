@@ -4,8 +4,8 @@ from detectron2.config import CfgNode as CN
 def add_atss_config(cfg):
     """
     Add the ATSS keys to a detectron2 (YAML route) config. Defaults are the official ATSS R-50
-    1x model (``../shared/official-facts.md``); every key also reaches the LazyConfig route
-    through :meth:`atss.ATSS.from_config` or the config files in ``configs/``.
+    1x model (the authors' ``configs/atss/atss_R_50_FPN_1x.yaml``); every key also reaches the
+    LazyConfig route through :meth:`atss.ATSS.from_config` or the config files in ``configs/``.
     """
     cfg.MODEL.ATSS = CN()
     cfg.MODEL.ATSS.NUM_CLASSES = 80

@@ -1,0 +1,59 @@
+"""
+ATSS R-18 FPN trained from scratch on the synthetic shapes dataset (``atss.data.shapes``) on a
+CPU: no download, no pretrained weights. ``python train_net.py --config-file
+configs/Shapes/atss_R_18_FPN_shapes.py`` trains, evaluates with COCOEvaluator (bbox AP table) and
+prints its progress with an ETA; the README gives its measured time and AP.
+
+The model is the paper's (ATSS, one 8S anchor per location, GN head with centerness) with a
+smaller trunk: ResNet-18 with trainable BatchNorm (frozen statistics need pretrained weights) and
+a 128-channel FPN and head; AdamW with a cosine schedule.
+"""
+
+from fvcore.common.param_scheduler import CosineParamScheduler
+
+from detectron2 import model_zoo
+from detectron2.config import LazyCall as L
+from detectron2.layers import ShapeSpec
+from detectron2.modeling.backbone import ResNet
+from detectron2.solver import WarmupParamScheduler
+
+import atss.data
+
+from ..common.data.shapes import dataloader
+from ..common.models.atss import STRIDES, model
+from ..common.train import train
+
+CHANNELS = 128
+
+model.backbone.bottom_up.stem.norm = "BN"
+model.backbone.bottom_up.stages = L(ResNet.make_default_stages)(depth=18, norm="BN")
+model.backbone.bottom_up.freeze_at = 0
+model.backbone.out_channels = CHANNELS
+model.backbone.top_block.in_channels = CHANNELS
+model.backbone.top_block.out_channels = CHANNELS
+model.head.input_shape = [ShapeSpec(channels=CHANNELS, stride=s) for s in STRIDES]
+model.num_classes = len(atss.data.SHAPES_CLASSES)
+# Trained from scratch: inputs normalised to unit variance (ImageNet statistics, BGR).
+model.pixel_mean = [103.530, 116.280, 123.675]
+model.pixel_std = [57.375, 57.120, 58.395]
+
+# From scratch, AdamW learns this far faster than the SGD of the COCO models (measured with a
+# 64-channel head, batch 8, 800 iterations: AP 10.2 vs 5.1 with SGD at LR 0.02, 4.1 at LR 0.06).
+optimizer = model_zoo.get_config("common/optim.py").AdamW
+optimizer.lr = 1e-3
+optimizer.weight_decay = 1e-4
+lr_multiplier = L(WarmupParamScheduler)(
+    scheduler=L(CosineParamScheduler)(start_value=1.0, end_value=0.01),
+    warmup_length=0.05,
+    warmup_method="linear",
+    warmup_factor=0.01,
+)
+
+train.device = "cpu"
+train.seed = 0  # reproducible runs (read by detectron2's default_setup)
+train.init_checkpoint = ""
+train.max_iter = 1400
+train.eval_period = 1400
+train.checkpointer.period = 500
+train.log_period = 20
+train.output_dir = "./output/atss_R_18_FPN_shapes"

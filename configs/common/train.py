@@ -1,0 +1,12 @@
+"""
+detectron2's training defaults (AMP off, ...) for the 1x COCO schedule, from detectron2's
+ImageNet weights of the R-50 trunk.
+"""
+from detectron2 import model_zoo
+
+train = model_zoo.get_config("common/train.py").train
+train.max_iter = 90000
+train.eval_period = 5000
+train.checkpointer.period = 5000
+train.init_checkpoint = "detectron2://ImageNetPretrained/MSRA/R-50.pkl"
+train.output_dir = "./output/atss_R_50_FPN_1x"

@@ -1,0 +1,1 @@
+from .deform_conv import ModulatedDeformConv2d

@@ -1,0 +1,1 @@
+from .atss import ATSS

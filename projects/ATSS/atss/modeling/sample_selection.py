@@ -1,0 +1,113 @@
+"""
+The sample-selection rules the detector picks by name (``cfg.MODEL.ATSS.ASSIGNER``): the paper's
+ATSS and the rules it compares against (Tables 1-3), registered so that a project can add its own.
+"""
+import math
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable, List, Optional, Sequence, Tuple
+import torch
+from torch import Tensor
+
+from detectron2.utils.registry import Registry
+
+from ..assignment import atss_assign_batch, fcos_assign, max_iou_assign
+
+__all__ = ["SAMPLE_SELECTION_REGISTRY", "SampleSelectionParams", "build_sample_selection"]
+
+SAMPLE_SELECTION_REGISTRY = Registry("SAMPLE_SELECTION")
+SAMPLE_SELECTION_REGISTRY.__doc__ = """
+Sample-selection rules. Each entry takes a :class:`SampleSelectionParams` and returns a function
+``(anchors_per_level: List[Tensor (A_i, 4)], gt_boxes_per_image: List[Tensor (G_n, 4)]) ->
+LongTensor (N, sum A_i)`` holding the matched GT index per anchor, -1 for negatives and -2 for
+ignored anchors.
+"""
+
+# A rule that matches one image at a time: fn(anchors_per_level, gt_boxes) -> (sum A_i,).
+PerImageRule = Callable[[List[Tensor], Tensor], Tensor]
+BatchRule = Callable[[List[Tensor], List[Tensor]], Tensor]
+
+
+@dataclass(frozen=True)
+class SampleSelectionParams:
+    strides: Sequence[int]
+    anchors_per_location: int = 1
+    topk: int = 9
+    iou_thresholds: Tuple[float, float] = (0.4, 0.5)
+    allow_low_quality_matches: bool = True
+    require_center_in_gt: bool = False
+    size_ranges: Sequence[Tuple[float, float]] = (
+        (0, 64),
+        (64, 128),
+        (128, 256),
+        (256, 512),
+        (512, math.inf),
+    )
+    center_sampling_radius: float = 1.5
+
+
+def _per_image(rule: PerImageRule) -> BatchRule:
+    def batch_rule(anchors_per_level: List[Tensor], gt_boxes_per_image: List[Tensor]) -> Tensor:
+        return torch.stack([rule(anchors_per_level, gt_boxes) for gt_boxes in gt_boxes_per_image])
+
+    return batch_rule
+
+
+@SAMPLE_SELECTION_REGISTRY.register()
+def atss(params: SampleSelectionParams) -> BatchRule:
+    """
+    Algorithm 1 of the paper, batched over the images. As the official code, k counts locations:
+    with several anchors per location, each level gives k times that many candidates.
+    """
+    return partial(atss_assign_batch, topk=params.topk * params.anchors_per_location)
+
+
+@SAMPLE_SELECTION_REGISTRY.register()
+def max_iou(params: SampleSelectionParams) -> BatchRule:
+    """RetinaNet's IoU rule (Table 2, "Intersection over Union"); optional "In GT Box" (Table 1)."""
+    bg_iou, fg_iou = params.iou_thresholds
+    return _per_image(
+        partial(
+            max_iou_assign,
+            fg_iou=fg_iou,
+            bg_iou=bg_iou,
+            allow_low_quality_matches=params.allow_low_quality_matches,
+            require_center_in_gt=params.require_center_in_gt,
+        )
+    )
+
+
+def _fcos_rule(
+    params: SampleSelectionParams, center_sampling_radius: Optional[float]
+) -> BatchRule:
+    def rule(anchors_per_level: List[Tensor], gt_boxes: Tensor) -> Tensor:
+        return fcos_assign(
+            anchors_per_level,
+            params.strides,
+            gt_boxes,
+            size_ranges=params.size_ranges,
+            center_sampling_radius=center_sampling_radius,
+        )
+
+    return _per_image(rule)
+
+
+@SAMPLE_SELECTION_REGISTRY.register()
+def fcos(params: SampleSelectionParams) -> BatchRule:
+    """FCOS's spatial and scale constraint (Table 2)."""
+    return _fcos_rule(params, center_sampling_radius=None)
+
+
+@SAMPLE_SELECTION_REGISTRY.register()
+def center_sampling(params: SampleSelectionParams) -> BatchRule:
+    """FCOS with center sampling, the paper's "lite" ATSS (Table 3)."""
+    return _fcos_rule(params, center_sampling_radius=params.center_sampling_radius)
+
+
+def build_sample_selection(name: str, params: SampleSelectionParams) -> BatchRule:
+    if name not in SAMPLE_SELECTION_REGISTRY:
+        raise ValueError(
+            f"Unknown sample-selection rule {name!r}; registered: "
+            f"{sorted(k for k, _ in SAMPLE_SELECTION_REGISTRY)}"
+        )
+    return SAMPLE_SELECTION_REGISTRY.get(name)(params)
