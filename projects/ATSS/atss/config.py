@@ -50,3 +50,12 @@ def add_atss_config(cfg):
     cfg.MODEL.ATSS.TOPK_CANDIDATES_TEST = 1000
     cfg.MODEL.ATSS.NMS_THRESH_TEST = 0.6
     cfg.TEST.DETECTIONS_PER_IMAGE = 100
+
+    # Table 1's steps from RetinaNet (#A=1) to the FCOS-like head, each one switch; GroupNorm is
+    # NORM ("" for none) and "In GT Box" REQUIRE_CENTER_IN_GT. BOX_LOSS "giou" or "smooth_l1"
+    # (RetinaNet's loss on the box-coder deltas, beta SMOOTH_L1_BETA as the official
+    # RETINANET.BBOX_REG_BETA); without centerness, scores at inference are class probabilities.
+    cfg.MODEL.ATSS.BOX_LOSS = "giou"
+    cfg.MODEL.ATSS.SMOOTH_L1_BETA = 0.11
+    cfg.MODEL.ATSS.USE_CENTERNESS = True
+    cfg.MODEL.ATSS.USE_SCALE = True
