@@ -27,7 +27,7 @@ def add_atss_config(cfg):
     cfg.MODEL.ANCHOR_GENERATOR.OFFSET = 0.5
 
     # Sample selection (Section 4.1 and the rules of Tables 2-3): "atss", "max_iou", "fcos",
-    # "center_sampling".
+    # "center_sampling"; "topk" is the official code's extra rule, in no table.
     cfg.MODEL.ATSS.ASSIGNER = "atss"
     cfg.MODEL.ATSS.TOPK = 9
     cfg.MODEL.ATSS.IOU_THRESHOLDS = [0.4, 0.5]  # background below, foreground at or above

@@ -80,8 +80,9 @@ class ATSS(DenseDetector):
             num_classes: number of foreground classes.
             head_in_features: backbone features fed to the head, by increasing stride.
             assigner: sample-selection rule, a name in ``SAMPLE_SELECTION_REGISTRY``: "atss",
-                "max_iou", "fcos" or "center_sampling".
-            topk: candidate locations per level of ATSS (k of Algorithm 1; Table 4).
+                "max_iou", "fcos", "center_sampling" or "topk" (the official code's extra rule).
+            topk: candidate locations per level of ATSS (k of Algorithm 1; Table 4); positives
+                per object over all levels of "topk".
             iou_thresholds: (background, foreground) IoU thresholds of "max_iou".
             allow_low_quality_matches, require_center_in_gt: options of "max_iou" (Table 1).
             size_ranges: per-level ranges of max(l, t, r, b) for "fcos" and "center_sampling".
