@@ -7,10 +7,10 @@ ImageNet weights: the official models start from Detectron's
 "catalog://ImageNetPretrained/FAIR/20171220/X-101-32x8d"), which detectron2's catalog
 (detectron2.checkpoint.catalog) names "ImageNetPretrained/FAIR/X-101-32x8d". This config loads
 that file, not detectron2's model-zoo "detectron2://ImageNetPretrained/FAIR/X-101-32x8d.pkl"
-(another FB Caffe2 model, which detectron2's configs feed with the ImageNet std), and the
-normalisation the official model used: BGR, mean-subtracted, unit std, as every Detectron catalog model. The mean is
-detectron2's, as in the other configs of this project; it differs from the official Detectron
-mean (102.98, 115.95, 122.77) by under one grey level.
+(another FB Caffe2 model, which detectron2's configs feed with the ImageNet std), with the
+normalisation the official model used: BGR, mean-subtracted, unit std, as every Detectron catalog
+model. The mean is detectron2's, as in the other configs of this project; it differs from the
+official Detectron mean (102.98, 115.95, 122.77) by under one grey level.
 """
 
 from detectron2.config import LazyCall as L
