@@ -77,4 +77,5 @@ def test_import_atss_registers_components_with_detectron2():
         "max_iou",
         "fcos",
         "center_sampling",
+        "topk",
     }

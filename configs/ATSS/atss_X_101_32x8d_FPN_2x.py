@@ -1,7 +1,16 @@
 """
 ATSS X-101-32x8d FPN 2x with multi-scale training (official: 44.8 AP on COCO minival).
-ResNeXt: 32 groups of width 8 (bottleneck widths 256-2048), stride in the 3x3 conv; detectron2's
-ImageNet weights of this trunk expect BGR input normalised by the ImageNet mean and std.
+ResNeXt: 32 groups of width 8 (bottleneck widths 256-2048), stride in the 3x3 conv.
+
+ImageNet weights: the official models start from Detectron's
+"ImageNetPretrained/20171220/X-101-32x8d.pkl" (official WEIGHT
+"catalog://ImageNetPretrained/FAIR/20171220/X-101-32x8d"), which detectron2's catalog
+(detectron2.checkpoint.catalog) names "ImageNetPretrained/FAIR/X-101-32x8d". This config loads
+that file, not detectron2's model-zoo "detectron2://ImageNetPretrained/FAIR/X-101-32x8d.pkl"
+(another FB Caffe2 model, which detectron2's configs feed with the ImageNet std), with the
+normalisation the official model used: BGR, mean-subtracted, unit std, as every Detectron catalog
+model. The mean is detectron2's, as in the other configs of this project; it differs from the
+official Detectron mean (102.98, 115.95, 122.77) by under one grey level.
 """
 
 from detectron2.config import LazyCall as L
@@ -18,7 +27,8 @@ model.backbone.bottom_up.stages = L(make_resnet_stages)(
     norm="FrozenBN",
 )
 model.pixel_mean = [103.530, 116.280, 123.675]
-model.pixel_std = [57.375, 57.120, 58.395]
+model.pixel_std = [1.0, 1.0, 1.0]
 
-train.init_checkpoint = "detectron2://ImageNetPretrained/FAIR/X-101-32x8d.pkl"
+# https://dl.fbaipublicfiles.com/detectron/ImageNetPretrained/20171220/X-101-32x8d.pkl
+train.init_checkpoint = "catalog://ImageNetPretrained/FAIR/X-101-32x8d"
 train.output_dir = "./output/atss_X_101_32x8d_FPN_2x"

@@ -33,6 +33,8 @@ model = L(ATSS)(
         prior_prob=0.01,
         use_dcn_in_tower=False,
         regression_type="${..regression_type}",
+        use_centerness="${..use_centerness}",
+        use_scale=True,
     ),
     anchor_generator=L(ATSSAnchorGenerator)(
         strides=STRIDES, anchor_scale=8.0, scales_per_octave=1, aspect_ratios=[1.0], offset=0.5
@@ -46,6 +48,9 @@ model = L(ATSS)(
     focal_loss_alpha=0.25,
     focal_loss_gamma=2.0,
     reg_loss_weight=2.0,
+    box_loss="giou",
+    smooth_l1_beta=0.11,
+    use_centerness=True,
     test_score_thresh=0.05,
     test_topk_candidates=1000,
     test_nms_thresh=0.6,

@@ -13,6 +13,8 @@ ground-truth boxes ``gt_boxes`` of shape ``(G, 4)``. It returns a LongTensor of 
 - :func:`max_iou_assign`: RetinaNet's IoU thresholds (Section 3.3, Tables 1-2).
 - :func:`assignment_stats`: positives per ground truth and level, for Section 4.1's claim of about
   ``0.2 * k * L`` positives per object whatever its size.
+- :func:`topk_iou_assign_batch`: the official code's extra "TOPK" rule, in none of the paper's
+  tables.
 
 IoU follows detectron2: a box's area is ``(x2 - x1) * (y2 - y1)``, without the "+1".
 """
@@ -32,6 +34,7 @@ __all__ = [
     "fcos_assign",
     "max_iou_assign",
     "assignment_stats",
+    "topk_iou_assign_batch",
 ]
 
 NEGATIVE = -1
@@ -436,3 +439,80 @@ def assignment_stats(
         "num_pos_per_gt_per_level": per_gt_per_level,
         "mean_pos_per_gt": per_gt.sum().float() / max(num_gt, 1),
     }
+
+
+def topk_iou_assign_batch(
+    anchors_per_level: List[Tensor],
+    gt_boxes_per_image: List[Tensor],
+    *,
+    topk: int = 9,
+    center_margin: float = 0.51,
+) -> Tensor:
+    """
+    The official code's "TOPK" positive type (``POSITIVE_TYPE: 'TOPK'`` in its ``loss.py``), in
+    none of the paper's tables: per ground truth, the ``topk`` anchors of all levels together
+    with the highest IoU minus a tiny centre-distance term (the distance divided by the largest
+    anchor-to-GT centre distance in the image, then by 1000, so that it only orders anchors of
+    equal IoU, nearer first) are positive when their centre is inside the box by more than
+    ``center_margin``; an anchor positive for several goes to the highest IoU, ties to the lower
+    index. Batched over images sharing their anchors; it builds (G, A) matrices, as the official
+    rule does.
+
+    Args:
+        anchors_per_level: one (A_l, 4) tensor of XYXY anchors per level, shared by the images.
+        gt_boxes_per_image: N tensors of shape (G_i, 4), XYXY ground-truth boxes.
+        topk: positives per ground truth before the centre test (official TOPK, 9). Unlike ATSS
+            it counts anchors over all levels and is not multiplied by the anchors per location.
+        center_margin: distance the anchor centre must keep from every side. 0.51 in
+            detectron2's continuous frame equals the official "> 0.01" in its "+1" index frame.
+            Equal scores go to the lower anchor index.
+
+    Returns:
+        (N, A) LongTensor: per image and anchor the index of the matched ground truth within that
+        image, or NEGATIVE.
+    """
+    if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
+        raise ValueError(f"topk must be a positive int, got {topk!r}")
+    if not isinstance(gt_boxes_per_image, (list, tuple)):
+        raise ValueError("gt_boxes_per_image must be a list of (G_i, 4) tensors")
+    anchors = _checked_anchors(anchors_per_level)
+    names = [f"gt_boxes_per_image[{i}]" for i in range(len(gt_boxes_per_image))]
+    gt_boxes = _checked_boxes(gt_boxes_per_image, names, like=anchors)
+    num_images, num_anchors, num_gt = len(gt_boxes_per_image), anchors.shape[0], gt_boxes.shape[0]
+    device = anchors.device
+    if num_gt == 0 or num_anchors == 0:
+        return torch.full((num_images, num_anchors), NEGATIVE, dtype=torch.long, device=device)
+
+    counts = torch.tensor([len(b) for b in gt_boxes_per_image], device=device)
+    image_of_gt = torch.repeat_interleave(
+        torch.arange(num_images, device=device), counts, output_size=num_gt
+    )
+    index_in_image = torch.arange(num_gt, device=device) - (counts.cumsum(0) - counts)[image_of_gt]
+
+    anchor_centers = _centers(anchors)
+    ious = _iou(gt_boxes[:, None, :], anchors[None, :, :])  # (G, A)
+    distances = (anchor_centers[None, :, :] - _centers(gt_boxes)[:, None, :]).norm(dim=-1)
+    # Official: divided by the largest distance of the image (all its anchors and GTs), / 1000.
+    image_max = distances.new_zeros(num_images)
+    image_max.scatter_reduce_(0, image_of_gt, distances.amax(dim=1), "amax")
+    scale = image_max[image_of_gt].clamp(min=torch.finfo(distances.dtype).tiny) * 1000
+    score = ious - distances / scale[:, None]
+    order = score.sort(dim=1, descending=True, stable=True).indices
+    candidates = order[:, : min(topk, num_anchors)]  # (G, k)
+
+    sides = _distances_to_sides(anchor_centers[candidates], gt_boxes[:, None, :])
+    is_pos = sides.amin(dim=-1) > center_margin  # (G, k)
+    candidate_ious = ious.gather(1, candidates)
+
+    # Several ground truths claim an anchor: the highest IoU wins, then the lower index.
+    slot = (image_of_gt * num_anchors)[:, None] + candidates
+    best_iou = ious.new_full((num_images * num_anchors,), -1.0)
+    best_iou.scatter_reduce_(
+        0, slot.flatten(), torch.where(is_pos, candidate_ious, -1.0).flatten(), "amax"
+    )
+    is_winner = is_pos & (candidate_ious == best_iou[slot])
+    no_winner = num_gt
+    winner = torch.full((num_images * num_anchors,), no_winner, dtype=torch.long, device=device)
+    winner_values = torch.where(is_winner, index_in_image[:, None], no_winner)
+    winner.scatter_reduce_(0, slot.flatten(), winner_values.flatten(), "amin")
+    return torch.where(winner == no_winner, NEGATIVE, winner).view(num_images, num_anchors)

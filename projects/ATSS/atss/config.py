@@ -27,7 +27,7 @@ def add_atss_config(cfg):
     cfg.MODEL.ANCHOR_GENERATOR.OFFSET = 0.5
 
     # Sample selection (Section 4.1 and the rules of Tables 2-3): "atss", "max_iou", "fcos",
-    # "center_sampling".
+    # "center_sampling"; "topk" is the official code's extra rule, in no table.
     cfg.MODEL.ATSS.ASSIGNER = "atss"
     cfg.MODEL.ATSS.TOPK = 9
     cfg.MODEL.ATSS.IOU_THRESHOLDS = [0.4, 0.5]  # background below, foreground at or above
@@ -50,3 +50,12 @@ def add_atss_config(cfg):
     cfg.MODEL.ATSS.TOPK_CANDIDATES_TEST = 1000
     cfg.MODEL.ATSS.NMS_THRESH_TEST = 0.6
     cfg.TEST.DETECTIONS_PER_IMAGE = 100
+
+    # Table 1's steps from RetinaNet (#A=1) to the FCOS-like head, each one switch; GroupNorm is
+    # NORM ("" for none) and "In GT Box" REQUIRE_CENTER_IN_GT. BOX_LOSS "giou" or "smooth_l1"
+    # (RetinaNet's loss on the box-coder deltas, beta SMOOTH_L1_BETA as the official
+    # RETINANET.BBOX_REG_BETA); without centerness, scores at inference are class probabilities.
+    cfg.MODEL.ATSS.BOX_LOSS = "giou"
+    cfg.MODEL.ATSS.SMOOTH_L1_BETA = 0.11
+    cfg.MODEL.ATSS.USE_CENTERNESS = True
+    cfg.MODEL.ATSS.USE_SCALE = True

@@ -3,14 +3,21 @@ The three training losses of ATSS (official ATSSLossComputation), as pure tensor
 Normalisers follow the official code: classification and centerness losses are divided by the
 number of positives averaged over workers (at least 1), the GIoU loss is weighted by the centerness
 targets and divided by their sum averaged over workers, then multiplied by ``reg_loss_weight``.
+
+Table 1's RetinaNet steps change two of them: without centerness there is no centerness loss and
+each positive's GIoU counts once (divided by the positives); the smooth-L1 box loss is RetinaNet's
+(official ``retinanet/loss.py``): summed over the positives' four box-coder deltas and divided by
+four times the positives.
 """
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 import torch
-from fvcore.nn import giou_loss, sigmoid_focal_loss
+from fvcore.nn import giou_loss, sigmoid_focal_loss, smooth_l1_loss
 from torch import Tensor
 from torch.nn import functional as F
 
-__all__ = ["centerness_targets", "atss_losses"]
+__all__ = ["BOX_LOSSES", "centerness_targets", "atss_losses"]
+
+BOX_LOSSES = ("giou", "smooth_l1")
 
 
 def centerness_targets(anchor_centers: Tensor, gt_boxes: Tensor) -> Tensor:
@@ -41,7 +48,7 @@ def _identity(x: Tensor) -> Tensor:
 
 def atss_losses(
     pred_logits: Tensor,
-    pred_centerness: Tensor,
+    pred_centerness: Optional[Tensor],
     pred_boxes: Tensor,
     gt_labels: Tensor,
     gt_boxes: Tensor,
@@ -50,23 +57,33 @@ def atss_losses(
     focal_loss_alpha: float = 0.25,
     focal_loss_gamma: float = 2.0,
     reg_loss_weight: float = 2.0,
+    box_loss: str = "giou",
+    pred_deltas: Optional[Tensor] = None,
+    gt_deltas: Optional[Tensor] = None,
+    smooth_l1_beta: float = 0.11,
     reduce_mean: Callable[[Tensor], Tensor] = _identity,
 ) -> Dict[str, Tensor]:
     """
     Args:
         pred_logits: (N, R, K) class logits of all N images and R anchors.
-        pred_centerness: (N, R) centerness logits.
+        pred_centerness: (N, R) centerness logits, or None for a head without centerness.
         pred_boxes: (P, 4) decoded xyxy boxes of the P positive anchors, taken in the row-major
             order of ``positives = (gt_labels >= 0) & (gt_labels < K)``.
         gt_labels: (N, R) class of the matched box, ``K`` for negatives, ``-1`` for ignored
             anchors (which contribute to no loss).
         gt_boxes: (P, 4) matched xyxy box of each positive.
         anchor_centers: (P, 2) centre of each positive anchor.
+        box_loss: "giou" on ``pred_boxes`` or "smooth_l1" on ``pred_deltas`` against
+            ``gt_deltas`` (both (P, 4), the box coder's encoding), with ``smooth_l1_beta``.
         reduce_mean: averages a scalar tensor over workers (identity on one worker).
 
     Returns:
-        ``loss_cls``, ``loss_box_reg`` and ``loss_centerness``.
+        ``loss_cls``, ``loss_box_reg`` and, with ``pred_centerness``, ``loss_centerness``.
     """
+    if box_loss not in BOX_LOSSES:
+        raise ValueError(f"box_loss must be one of {BOX_LOSSES}, got {box_loss!r}")
+    if box_loss == "smooth_l1" and (pred_deltas is None or gt_deltas is None):
+        raise ValueError("box_loss 'smooth_l1' needs pred_deltas and gt_deltas")
     num_classes = pred_logits.shape[-1]
     positives = (gt_labels >= 0) & (gt_labels < num_classes)
     valid = gt_labels >= 0
@@ -81,17 +98,26 @@ def atss_losses(
         reduction="sum",
     )
 
-    ctr_targets = centerness_targets(anchor_centers, gt_boxes)
-    # A sum of zero happens only when no positive anchor has a positive centerness; the
-    # weighted sum above it is then zero too, so the clamp only avoids 0 / 0.
-    ctr_sum = reduce_mean(ctr_targets.sum()).clamp(min=1e-6)
-    loss_box_reg = (giou_loss(pred_boxes, gt_boxes, reduction="none") * ctr_targets).sum()
+    losses = {"loss_cls": loss_cls / num_pos}
+    use_centerness = pred_centerness is not None
+    ctr_targets = centerness_targets(anchor_centers, gt_boxes) if use_centerness else None
+    if box_loss == "smooth_l1":
+        # Official RetinaNet: beta BBOX_REG_BETA, normalised by BBOX_REG_WEIGHT (4) x positives.
+        loss_box_reg = smooth_l1_loss(pred_deltas, gt_deltas, smooth_l1_beta, reduction="sum")
+        loss_box_reg = loss_box_reg / (4 * num_pos)
+    elif not use_centerness:
+        loss_box_reg = giou_loss(pred_boxes, gt_boxes, reduction="sum") / num_pos
+    else:
+        # A sum of zero happens only when no positive anchor has a positive centerness; the
+        # weighted sum above it is then zero too, so the clamp only avoids 0 / 0.
+        ctr_sum = reduce_mean(ctr_targets.sum()).clamp(min=1e-6)
+        giou = giou_loss(pred_boxes, gt_boxes, reduction="none")
+        loss_box_reg = (giou * ctr_targets).sum() / ctr_sum
+    losses["loss_box_reg"] = loss_box_reg * reg_loss_weight
 
-    loss_centerness = F.binary_cross_entropy_with_logits(
-        pred_centerness[positives], ctr_targets, reduction="sum"
-    )
-    return {
-        "loss_cls": loss_cls / num_pos,
-        "loss_box_reg": loss_box_reg / ctr_sum * reg_loss_weight,
-        "loss_centerness": loss_centerness / num_pos,
-    }
+    if use_centerness:
+        loss_centerness = F.binary_cross_entropy_with_logits(
+            pred_centerness[positives], ctr_targets, reduction="sum"
+        )
+        losses["loss_centerness"] = loss_centerness / num_pos
+    return losses

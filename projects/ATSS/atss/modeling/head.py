@@ -43,6 +43,8 @@ class ATSSHead(nn.Module):
         prior_prob: float = 0.01,
         use_dcn_in_tower: bool = False,
         regression_type: str = "box",
+        use_centerness: bool = True,
+        use_scale: bool = True,
     ):
         """
         Args:
@@ -57,6 +59,9 @@ class ATSSHead(nn.Module):
                 official "dcnv2" models).
             regression_type: "box" predicts Box2BoxTransform deltas from the anchor box; "point"
                 predicts (l, t, r, b) from the anchor centre, in units of the stride (Table 2).
+            use_centerness: predict centerness from the regression tower (Table 1, "Centerness");
+                without it the head has no centerness layer and returns two lists.
+            use_scale: multiply each level's regression by a learnable scalar (Table 1, "Scalar").
         """
         super().__init__()
         channels = {s.channels for s in input_shape}
@@ -76,13 +81,16 @@ class ATSSHead(nn.Module):
         self.num_classes = num_classes
         self.num_anchors = num_anchors
         self.regression_type = regression_type
+        self.use_centerness = use_centerness
 
         self.cls_subnet = self._tower(in_channels, num_convs, norm, use_dcn_in_tower)
         self.bbox_subnet = self._tower(in_channels, num_convs, norm, use_dcn_in_tower)
         self.cls_score = nn.Conv2d(in_channels, num_anchors * num_classes, 3, padding=1)
         self.bbox_pred = nn.Conv2d(in_channels, num_anchors * 4, 3, padding=1)
-        self.centerness = nn.Conv2d(in_channels, num_anchors, 3, padding=1)
-        self.scales = nn.Parameter(torch.ones(self.num_levels))
+        self.centerness = (
+            nn.Conv2d(in_channels, num_anchors, 3, padding=1) if use_centerness else None
+        )
+        self.scales = nn.Parameter(torch.ones(self.num_levels)) if use_scale else None
 
         # Official init: normal(0, 0.01) weights and zero bias for every plain conv of the head
         # (deformable layers keep their own init), focal-loss prior on the class bias.
@@ -118,29 +126,36 @@ class ATSSHead(nn.Module):
             "prior_prob": cfg.MODEL.ATSS.PRIOR_PROB,
             "use_dcn_in_tower": cfg.MODEL.ATSS.USE_DCN_IN_TOWER,
             "regression_type": cfg.MODEL.ATSS.REGRESSION_TYPE,
+            "use_centerness": cfg.MODEL.ATSS.USE_CENTERNESS,
+            "use_scale": cfg.MODEL.ATSS.USE_SCALE,
         }
 
-    def forward(self, features: List[Tensor]) -> Tuple[List[Tensor], List[Tensor], List[Tensor]]:
+    def forward(self, features: List[Tensor]) -> Tuple[List[Tensor], ...]:
         """
         Args:
             features: one (N, C, Hi, Wi) feature map per level.
 
         Returns:
-            Per level: class logits (N, A*K, Hi, Wi), box regression (N, A*4, Hi, Wi) and
-            centerness logits (N, A, Hi, Wi).
+            Per level: class logits (N, A*K, Hi, Wi), box regression (N, A*4, Hi, Wi) and, with
+            ``use_centerness``, centerness logits (N, A, Hi, Wi).
         """
         if len(features) != self.num_levels:
             raise ValueError(
                 f"ATSSHead was built for {self.num_levels} levels, got {len(features)} feature maps"
             )
         logits, bbox_reg, centerness = [], [], []
-        for scale, feature in zip(self.scales, features):
+        for level, feature in enumerate(features):
             logits.append(self.cls_score(self.cls_subnet(feature)))
             bbox_feature = self.bbox_subnet(feature)
-            reg = scale * self.bbox_pred(bbox_feature)
+            reg = self.bbox_pred(bbox_feature)
+            if self.scales is not None:
+                reg = self.scales[level] * reg
             # Official: distances are non-negative, so a ReLU follows the scalar for points.
             bbox_reg.append(F.relu(reg) if self.regression_type == "point" else reg)
-            centerness.append(self.centerness(bbox_feature))
+            if self.centerness is not None:
+                centerness.append(self.centerness(bbox_feature))
+        if self.centerness is None:
+            return logits, bbox_reg
         return logits, bbox_reg, centerness
 
 

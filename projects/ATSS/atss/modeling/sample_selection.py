@@ -1,6 +1,7 @@
 """
 The sample-selection rules the detector picks by name (``cfg.MODEL.ATSS.ASSIGNER``): the paper's
-ATSS and the rules it compares against (Tables 1-3), registered so that a project can add its own.
+ATSS and the rules it compares against (Tables 1-3), registered so that a project can add its own;
+also the official code's "topk", which no table of the paper uses.
 """
 import math
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from torch import Tensor
 
 from detectron2.utils.registry import Registry
 
-from ..assignment import atss_assign_batch, fcos_assign, max_iou_assign
+from ..assignment import atss_assign_batch, fcos_assign, max_iou_assign, topk_iou_assign_batch
 
 __all__ = ["SAMPLE_SELECTION_REGISTRY", "SampleSelectionParams", "build_sample_selection"]
 
@@ -102,6 +103,16 @@ def fcos(params: SampleSelectionParams) -> BatchRule:
 def center_sampling(params: SampleSelectionParams) -> BatchRule:
     """FCOS with center sampling, the paper's "lite" ATSS (Table 3)."""
     return _fcos_rule(params, center_sampling_radius=params.center_sampling_radius)
+
+
+@SAMPLE_SELECTION_REGISTRY.register()
+def topk(params: SampleSelectionParams) -> BatchRule:
+    """
+    The official code's extra "TOPK" rule, in none of the paper's tables: per object the k
+    anchors of highest IoU over all levels (nearer centre first at equal IoU) whose centre is
+    inside the box (:func:`atss.assignment.topk_iou_assign_batch`).
+    """
+    return partial(topk_iou_assign_batch, topk=params.topk)
 
 
 def build_sample_selection(name: str, params: SampleSelectionParams) -> BatchRule:

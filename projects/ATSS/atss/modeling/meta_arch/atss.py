@@ -15,7 +15,7 @@ from detectron2.utils import comm
 from detectron2.utils.events import get_event_storage
 
 from ...assignment import IGNORED, assignment_stats
-from ...losses import atss_losses
+from ...losses import BOX_LOSSES, atss_losses
 from ..head import REGRESSION_TYPES, ATSSHead, build_atss_head
 from ..sample_selection import SampleSelectionParams, build_sample_selection
 
@@ -62,6 +62,9 @@ class ATSS(DenseDetector):
         focal_loss_alpha: float = 0.25,
         focal_loss_gamma: float = 2.0,
         reg_loss_weight: float = 2.0,
+        box_loss: str = "giou",
+        smooth_l1_beta: float = 0.11,
+        use_centerness: bool = True,
         test_score_thresh: float = 0.05,
         test_topk_candidates: int = 1000,
         test_nms_thresh: float = 0.6,
@@ -77,8 +80,9 @@ class ATSS(DenseDetector):
             num_classes: number of foreground classes.
             head_in_features: backbone features fed to the head, by increasing stride.
             assigner: sample-selection rule, a name in ``SAMPLE_SELECTION_REGISTRY``: "atss",
-                "max_iou", "fcos" or "center_sampling".
-            topk: candidate locations per level of ATSS (k of Algorithm 1; Table 4).
+                "max_iou", "fcos", "center_sampling" or "topk" (the official code's extra rule).
+            topk: candidate locations per level of ATSS (k of Algorithm 1; Table 4); positives
+                per object over all levels of "topk".
             iou_thresholds: (background, foreground) IoU thresholds of "max_iou".
             allow_low_quality_matches, require_center_in_gt: options of "max_iou" (Table 1).
             size_ranges: per-level ranges of max(l, t, r, b) for "fcos" and "center_sampling".
@@ -87,6 +91,10 @@ class ATSS(DenseDetector):
                 anchor centre normalised by the stride), Table 2.
             bbox_reg_weights: weights of the box coder of "box" regression.
             focal_loss_alpha, focal_loss_gamma, reg_loss_weight: loss parameters.
+            box_loss: "giou" (official) or "smooth_l1", RetinaNet's loss on the box coder's
+                deltas with beta ``smooth_l1_beta`` (Table 1).
+            use_centerness: train and score with the head's centerness (Table 1); must match the
+                head. Without it, scores at inference are the class probabilities.
             test_score_thresh: minimum class probability of a candidate at inference.
             test_topk_candidates: candidates kept per level before NMS.
             test_nms_thresh: IoU threshold of the class-wise NMS.
@@ -108,12 +116,18 @@ class ATSS(DenseDetector):
                     f"The head predicts {head.num_anchors} anchors per location but the anchor "
                     f"generator makes {anchor_generator.num_cell_anchors[0]}"
                 )
+            if head.use_centerness != use_centerness:
+                raise ValueError(
+                    f"use_centerness is {use_centerness} but the head's is {head.use_centerness}"
+                )
         if len(set(num_levels.values())) != 1:
             raise ValueError(f"Inconsistent number of feature levels: {num_levels}")
         if regression_type not in REGRESSION_TYPES:
             raise ValueError(
                 f"regression_type must be one of {REGRESSION_TYPES}, got {regression_type!r}"
             )
+        if box_loss not in BOX_LOSSES:
+            raise ValueError(f"box_loss must be one of {BOX_LOSSES}, got {box_loss!r}")
         if regression_type == "point" and any(n != 1 for n in anchor_generator.num_cell_anchors):
             raise ValueError("regression_type 'point' needs one anchor per location")
 
@@ -148,6 +162,9 @@ class ATSS(DenseDetector):
         self.focal_loss_alpha = focal_loss_alpha
         self.focal_loss_gamma = focal_loss_gamma
         self.reg_loss_weight = reg_loss_weight
+        self.box_loss = box_loss
+        self.smooth_l1_beta = smooth_l1_beta
+        self.use_centerness = use_centerness
 
         self.test_score_thresh = test_score_thresh
         self.test_topk_candidates = test_topk_candidates
@@ -178,6 +195,9 @@ class ATSS(DenseDetector):
             "focal_loss_alpha": c.FOCAL_LOSS_ALPHA,
             "focal_loss_gamma": c.FOCAL_LOSS_GAMMA,
             "reg_loss_weight": c.REG_LOSS_WEIGHT,
+            "box_loss": c.BOX_LOSS,
+            "smooth_l1_beta": c.SMOOTH_L1_BETA,
+            "use_centerness": c.USE_CENTERNESS,
             "test_score_thresh": c.SCORE_THRESH_TEST,
             "test_topk_candidates": c.TOPK_CANDIDATES_TEST,
             "test_nms_thresh": c.NMS_THRESH_TEST,
@@ -217,10 +237,15 @@ class ATSS(DenseDetector):
             out.append(Boxes(torch.cat([centers - half, centers + half], dim=1)))
         return out
 
+    def _transpose_predictions(self, predictions: List[List[Tensor]]) -> List[List[Tensor]]:
+        """Per level (N, HWA, C) class logits, deltas and centerness (None without it)."""
+        if self.use_centerness:
+            return self._transpose_dense_predictions(predictions, [self.num_classes, 4, 1])
+        logits, deltas = self._transpose_dense_predictions(predictions, [self.num_classes, 4])
+        return [logits, deltas, [None] * len(logits)]
+
     def forward_training(self, images, features, predictions, gt_instances):
-        pred_logits, pred_deltas, pred_centerness = self._transpose_dense_predictions(
-            predictions, [self.num_classes, 4, 1]
-        )
+        pred_logits, pred_deltas, pred_centerness = self._transpose_predictions(predictions)
         anchors = self.anchor_generator(features)
         gt_labels, gt_boxes = self.label_anchors(anchors, gt_instances)
         return self.losses(
@@ -281,48 +306,56 @@ class ATSS(DenseDetector):
         num_images = len(gt_labels)
         reg_anchors = Boxes.cat(self._regression_anchors(anchors)).tensor
         pos_reg_anchors = reg_anchors.expand(num_images, -1, -1)[positives]
-        pred_boxes = self.box2box_transform.apply_deltas(
-            cat(pred_deltas, dim=1)[positives], pos_reg_anchors
-        )
+        pos_deltas = cat(pred_deltas, dim=1)[positives]
+        pos_gt_boxes = gt_boxes[positives]
+        pred_boxes = self.box2box_transform.apply_deltas(pos_deltas, pos_reg_anchors)
+        if self.box_loss == "smooth_l1":
+            box_loss_inputs = {
+                "pred_deltas": pos_deltas,
+                "gt_deltas": self.box2box_transform.get_deltas(pos_reg_anchors, pos_gt_boxes),
+            }
+        else:
+            box_loss_inputs = {}
         return atss_losses(
             cat(pred_logits, dim=1),
-            cat(pred_centerness, dim=1).squeeze(dim=2),
+            cat(pred_centerness, dim=1).squeeze(dim=2) if self.use_centerness else None,
             pred_boxes,
             gt_labels,
-            gt_boxes[positives],
+            pos_gt_boxes,
             Boxes(pos_reg_anchors).get_centers(),
             focal_loss_alpha=self.focal_loss_alpha,
             focal_loss_gamma=self.focal_loss_gamma,
             reg_loss_weight=self.reg_loss_weight,
+            box_loss=self.box_loss,
+            smooth_l1_beta=self.smooth_l1_beta,
             reduce_mean=_all_reduce_mean,
+            **box_loss_inputs,
         )
 
     def forward_inference(
         self, images: ImageList, features: List[Tensor], predictions: List[List[Tensor]]
     ) -> List[Instances]:
-        pred_logits, pred_deltas, pred_centerness = self._transpose_dense_predictions(
-            predictions, [self.num_classes, 4, 1]
-        )
+        pred_logits, pred_deltas, pred_centerness = self._transpose_predictions(predictions)
         anchors = self._regression_anchors(self.anchor_generator(features))
         results = []
         for img_idx, image_size in enumerate(images.image_sizes):
             scores = [
-                self._candidate_scores(logits[img_idx], ctr[img_idx])
+                self._candidate_scores(logits[img_idx], None if ctr is None else ctr[img_idx])
                 for logits, ctr in zip(pred_logits, pred_centerness)
             ]
             deltas = [x[img_idx] for x in pred_deltas]
             results.append(self.inference_single_image(anchors, scores, deltas, image_size))
         return results
 
-    def _candidate_scores(self, logits: Tensor, centerness: Tensor) -> Tensor:
+    def _candidate_scores(self, logits: Tensor, centerness: Optional[Tensor]) -> Tensor:
         """
         Official post-processing (Section 3.1): candidates are the (anchor, class) pairs whose
-        class probability exceeds the threshold, ranked by sqrt(probability * centerness).
-        The others get -1, so that the base decoder, given a threshold of -0.5, keeps exactly the
-        candidates whatever their final score.
+        class probability exceeds the threshold, ranked by sqrt(probability * centerness), or by
+        the probability without centerness. The others get -1, so that the base decoder, given a
+        threshold of -0.5, keeps exactly the candidates whatever their final score.
         """
         prob = logits.sigmoid()
-        score = torch.sqrt(prob * centerness.sigmoid())
+        score = prob if centerness is None else torch.sqrt(prob * centerness.sigmoid())
         return torch.where(prob > self.test_score_thresh, score, score.new_tensor(-1.0))
 
     def inference_single_image(

@@ -1,0 +1,9 @@
+"""
+Table 1, RetinaNet (#A=1) + GroupNorm + GIoU loss (34.9 AP). Without centerness each positive's
+GIoU counts once (divided by the positives); the weight is the official GIoU weight, 2.
+"""
+from .retinanet_A1_gn_R_50_FPN_1x import dataloader, lr_multiplier, model, optimizer, train
+
+model.box_loss = "giou"
+model.reg_loss_weight = 2.0
+train.output_dir = "./output/ablations/retinanet_A1_gn_giou_R_50_FPN_1x"
