@@ -11,8 +11,8 @@ import pytest
 pytestmark = pytest.mark.detectron2
 pytest.importorskip("detectron2", reason="detectron2 not installed")
 
-import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+import cv2  # noqa: E402
 
 from detectron2.data import DatasetMapper  # noqa: E402
 

@@ -21,7 +21,6 @@ import os
 import tempfile
 from collections import Counter
 from typing import Iterable, List, Optional, Set
-
 from pycocotools.coco import COCO
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
