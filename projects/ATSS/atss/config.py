@@ -50,3 +50,8 @@ def add_atss_config(cfg):
     cfg.MODEL.ATSS.TOPK_CANDIDATES_TEST = 1000
     cfg.MODEL.ATSS.NMS_THRESH_TEST = 0.6
     cfg.TEST.DETECTIONS_PER_IMAGE = 100
+
+    # Data checks (atss.data.coco_json): annotations with unusable boxes (NaN, non-positive size,
+    # outside the image, not four numbers) raise a ValueError naming them; True drops them from
+    # training and evaluation with one warning line (LazyConfig: train.drop_invalid_annotations).
+    cfg.DATASETS.DROP_INVALID_ANNOTATIONS = False
