@@ -151,7 +151,8 @@ def lazy_do_train(args, cfg) -> None:
     # Problems of the evaluation data stop the run now, not after training.
     if "test" in cfg.dataloader:
         preflight_datasets(dataset_names(cfg.dataloader.test))
-    data_order = {"data_order": train_loader} if isinstance(train_loader, ResumableTrainLoader) else {}
+    resumable = isinstance(train_loader, ResumableTrainLoader)
+    data_order = {"data_order": train_loader} if resumable else {}
     if data_order:
         check_image_files(train_loader.dataset, ", ".join(dataset_names(cfg.dataloader.train)))
 
@@ -290,7 +291,9 @@ class Trainer(DefaultTrainer):
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
         loader = build_detection_test_loader(
-            cfg, dataset_name, mapper=ImageErrorNamingMapper(DatasetMapper(cfg, False), dataset_name)
+            cfg,
+            dataset_name,
+            mapper=ImageErrorNamingMapper(DatasetMapper(cfg, False), dataset_name),
         )
         check_dataset_classes([dataset_name], cfg.MODEL.ATSS.NUM_CLASSES)
         return loader

@@ -61,7 +61,8 @@ class _SeededBatches(torchdata.IterableDataset):
 
     def __init__(self, dataset, mapper, seed, landscape, batch_size, group_by_aspect, start_batch):
         self.dataset, self.mapper, self.seed = dataset, mapper, seed
-        self.landscape, self.batch_size, self.group_by_aspect = landscape, batch_size, group_by_aspect
+        self.landscape, self.batch_size = landscape, batch_size
+        self.group_by_aspect = group_by_aspect
         self.start_batch = start_batch
         self.rank, self.world_size = comm.get_rank(), comm.get_world_size()
 

@@ -42,9 +42,8 @@ def log_objects_without_positives(
     if len(num_pos_per_gt) == 0:
         return
     without = (num_pos_per_gt == 0).float()
-    areas = (gt_boxes[:, 2] - gt_boxes[:, 0]).clamp(min=0) * (gt_boxes[:, 3] - gt_boxes[:, 1]).clamp(
-        min=0
-    )
+    sides = (gt_boxes[:, 2:] - gt_boxes[:, :2]).clamp(min=0)
+    areas = sides[:, 0] * sides[:, 1]
     storage.put_scalar(METRIC, without.mean().item())
     fractions = {}
     for name, low, high in SIZE_BUCKETS:
