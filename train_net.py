@@ -59,6 +59,7 @@ from detectron2.evaluation import (  # noqa: E402
 )
 from detectron2.modeling import build_model  # noqa: E402
 from detectron2.utils import comm  # noqa: E402
+from detectron2.utils.logger import setup_logger  # noqa: E402
 
 import atss  # noqa: E402
 from atss.data import (  # noqa: E402
@@ -92,6 +93,12 @@ def has_fast_coco_eval() -> bool:
     except ImportError:
         return False
     return True
+
+
+def setup_atss_logger(cfg) -> None:
+    """Log the warnings of atss.data and atss.engine like detectron2's, to the same log file."""
+    output_dir = cfg.OUTPUT_DIR if hasattr(cfg, "OUTPUT_DIR") else cfg.train.output_dir
+    setup_logger(output_dir, distributed_rank=comm.get_rank(), name="atss", abbrev_name="atss")
 
 
 def check_eval_weights(args, checkpointer: ResilientCheckpointer, source: str) -> None:
@@ -219,6 +226,7 @@ def lazy_main(args):
     configure_lazy_data(cfg)
     use_available_coco_eval(cfg)
     default_setup(cfg, args)
+    setup_atss_logger(cfg)
 
     if args.eval_only:
         model = instantiate(cfg.model)
@@ -306,6 +314,7 @@ def yaml_setup(args):
     cfg.merge_from_list(args.opts)
     cfg.freeze()
     default_setup(cfg, args)
+    setup_atss_logger(cfg)
     return cfg
 
 

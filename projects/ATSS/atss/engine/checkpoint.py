@@ -75,6 +75,14 @@ class ResilientCheckpointer(DetectionCheckpointer):
             lambda f: f.write(last_filename_basename.encode()),
         )
 
+    def load(self, path: str, *args, **kwargs) -> Dict[str, Any]:
+        try:
+            return super().load(path, *args, **kwargs)
+        except CheckpointError:
+            # DetectionCheckpointer.load clears this only when it succeeds; the next load asserts.
+            self._parsed_url_during_load = None
+            raise
+
     def _load_file(self, filename: str) -> Dict[str, Any]:
         if os.path.isfile(filename) and os.path.getsize(filename) == 0:
             raise CheckpointError(f"Checkpoint {filename} is empty (0 bytes).")
