@@ -166,3 +166,25 @@ def test_flag_after_the_overrides_is_taken_and_unknown_options_are_rejected(trai
     args = parser.parse_args(["--config-file", "c.py", "train.max_iter=3", "--resum"])
     with pytest.raises(ValueError, match="Option --resum came after the config overrides"):
         take_flags_from_overrides(parser, args)
+
+
+def test_lazy_data_config_gets_resumable_order_named_errors_and_checked_evaluation():
+    from detectron2.data import DatasetMapper
+
+    from atss.data import CheckedCOCOEvaluator, ImageErrorNamingMapper, coco_json
+    from atss.engine.data_setup import configure_lazy_data
+
+    cfg = apply_overrides_checked(
+        LazyConfig.load(SHAPES_CONFIG), ["train.drop_invalid_annotations=True"]
+    )
+    try:
+        configure_lazy_data(cfg)
+        assert {"shapes_train", "shapes_val"} <= coco_json._DROP_INVALID
+    finally:
+        coco_json.drop_invalid_annotations(["shapes_train", "shapes_val"], drop=False)
+    train = cfg.dataloader.train
+    assert train._target_ is build_resumable_train_loader and train.seed == cfg.train.seed
+    for loader in (train, cfg.dataloader.test):
+        assert loader.mapper._target_ is ImageErrorNamingMapper
+        assert loader.mapper.mapper._target_ is DatasetMapper
+    assert cfg.dataloader.evaluator._target_ is CheckedCOCOEvaluator
