@@ -124,7 +124,7 @@ def train_net(monkeypatch):
     return train_net
 
 
-@pytest.mark.parametrize("fraction, refused", [(None, True), (0.1, True), (0.9, False)])
+@pytest.mark.parametrize("fraction, refused", [(None, True), (0.7, True), (0.995, False)])
 def test_eval_only_refuses_random_or_mostly_unloaded_weights(train_net, fraction, refused):
     checkpointer = argparse.Namespace(loaded_fraction=fraction)
     args = train_net.argument_parser().parse_args(["--eval-only"])
