@@ -89,9 +89,12 @@ class ResilientCheckpointer(DetectionCheckpointer):
         try:
             return super()._load_file(filename)
         except Exception as e:
+            # torch's first sentence says what failed; the rest (e.g. about weights_only) would
+            # suggest a workaround for files that are fine.
+            cause = str(e).strip().split(". ")[0].splitlines()[0]
             raise CheckpointError(
                 f"Checkpoint {filename} cannot be read; it is truncated, damaged or not a "
-                f"checkpoint ({type(e).__name__}: {e})."
+                f"checkpoint ({type(e).__name__}: {cause})."
             ) from e
 
     def _load_model(self, checkpoint: Any):
