@@ -12,8 +12,15 @@ Train and evaluate ATSS with detectron2, from a LazyConfig (``.py``) or a YAML c
     python train_net.py --config-file ... --eval-only train.init_checkpoint=/path/to/model.pth
 
 Overrides follow the config file: ``key=value`` for LazyConfigs (``train.max_iter=1000``),
-``KEY VALUE`` pairs for YAML (``SOLVER.MAX_ITER 1000``). Multi-GPU and multi-machine runs use
-detectron2's ``launch`` (``--num-gpus``, ``--num-machines``, ``--machine-rank``, ``--dist-url``).
+``KEY VALUE`` pairs for YAML (``SOLVER.MAX_ITER 1000``); a LazyConfig override must have the type
+of the value it replaces. Multi-GPU and multi-machine runs use detectron2's ``launch``
+(``--num-gpus``, ``--num-machines``, ``--machine-rank``, ``--dist-url``); without CUDA,
+``--num-gpus N`` runs N CPU processes over gloo.
+
+Reliability (``atss.engine``, ``atss.data``): datasets are checked before the first iteration;
+the training data order is a function of the seed and the iteration, so ``--resume`` continues
+the interrupted run exactly; checkpoints are written atomically and resume falls back to the
+newest intact one; ``--eval-only`` refuses random weights unless ``--allow-unloaded-weights``.
 """
 
 import os
@@ -24,11 +31,16 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import logging  # noqa: E402
+import weakref  # noqa: E402
 from fvcore.nn.precise_bn import get_bn_modules  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-from detectron2.checkpoint import DetectionCheckpointer  # noqa: E402
 from detectron2.config import LazyConfig, get_cfg, instantiate  # noqa: E402
+from detectron2.data import (  # noqa: E402
+    DatasetMapper,
+    build_detection_test_loader,
+    get_detection_dataset_dicts,
+)
 from detectron2.engine import (  # noqa: E402
     AMPTrainer,
     DefaultTrainer,
@@ -39,7 +51,6 @@ from detectron2.engine import (  # noqa: E402
     hooks,
     launch,
 )
-from detectron2.engine.defaults import create_ddp_model  # noqa: E402
 from detectron2.evaluation import (  # noqa: E402
     COCOEvaluator,
     inference_on_dataset,
@@ -48,9 +59,29 @@ from detectron2.evaluation import (  # noqa: E402
 )
 from detectron2.modeling import build_model  # noqa: E402
 from detectron2.utils import comm  # noqa: E402
+from detectron2.utils.logger import setup_logger  # noqa: E402
 
 import atss  # noqa: E402
-from atss.data import check_dataset_classes  # noqa: E402
+from atss.data import (  # noqa: E402
+    CheckedCOCOEvaluator,
+    ImageErrorNamingMapper,
+    check_dataset_classes,
+    check_image_files,
+    drop_invalid_annotations,
+)
+from atss.engine import (  # noqa: E402
+    ResilientCheckpointer,
+    ResumableTrainLoader,
+    apply_overrides_checked,
+    build_resumable_train_loader,
+    create_ddp_model,
+    take_flags_from_overrides,
+)
+from atss.engine.data_setup import (  # noqa: E402
+    configure_lazy_data,
+    dataset_names,
+    preflight_datasets,
+)
 
 logger = logging.getLogger("detectron2")
 
@@ -62,6 +93,38 @@ def has_fast_coco_eval() -> bool:
     except ImportError:
         return False
     return True
+
+
+def setup_atss_logger(cfg) -> None:
+    """Log the warnings of atss.data and atss.engine like detectron2's, to the same log file."""
+    output_dir = cfg.OUTPUT_DIR if hasattr(cfg, "OUTPUT_DIR") else cfg.train.output_dir
+    setup_logger(output_dir, distributed_rank=comm.get_rank(), name="atss", abbrev_name="atss")
+
+
+# A checkpoint of the same model with another number of classes still loads over 99%; ImageNet
+# weights of the trunk alone are 73% of ATSS R-50's parameters and leave its FPN and head random.
+MIN_EVAL_LOADED_FRACTION = 0.9
+
+
+def check_eval_weights(args, checkpointer: ResilientCheckpointer, source: str) -> None:
+    """
+    ``--eval-only`` must evaluate trained weights: without a checkpoint, or with one that leaves
+    more than MIN_EVAL_LOADED_FRACTION of the model's weights unloaded (another model's, or
+    backbone-only ImageNet weights), refuse unless ``--allow-unloaded-weights``.
+    """
+    fraction = checkpointer.loaded_fraction
+    enough = fraction is not None and fraction >= MIN_EVAL_LOADED_FRACTION
+    if args.allow_unloaded_weights or enough:
+        return
+    if fraction is None:
+        problem = "no checkpoint was loaded, so the model has random weights"
+    else:
+        problem = f"the checkpoint provided only {fraction:.0%} of the model's weights"
+    raise ValueError(
+        f"--eval-only: {problem}. Give the weights to evaluate ({source}=/path/to/model.pth, "
+        "or --resume for the last checkpoint of the output directory), or pass "
+        "--allow-unloaded-weights to evaluate them anyway."
+    )
 
 
 def _check_classes(cfg, loader_cfg) -> None:
@@ -98,12 +161,21 @@ def lazy_do_train(args, cfg) -> None:
 
     train_loader = instantiate(cfg.dataloader.train)
     _check_classes(cfg, cfg.dataloader.train)
+    # Problems of the evaluation data stop the run now, not after training.
+    if "test" in cfg.dataloader:
+        preflight_datasets(dataset_names(cfg.dataloader.test))
+    resumable = isinstance(train_loader, ResumableTrainLoader)
+    data_order = {"data_order": train_loader} if resumable else {}
+    if data_order:
+        check_image_files(train_loader.dataset, ", ".join(dataset_names(cfg.dataloader.train)))
 
     model = create_ddp_model(model, **cfg.train.ddp)
     trainer = (AMPTrainer if cfg.train.amp.enabled else SimpleTrainer)(
         model, train_loader, optimizer
     )
-    checkpointer = DetectionCheckpointer(model, cfg.train.output_dir, trainer=trainer)
+    checkpointer = ResilientCheckpointer(
+        model, cfg.train.output_dir, trainer=trainer, **data_order
+    )
     # PreciseBN recomputes the statistics of BatchNorm layers that train (not frozen) before each
     # evaluation, when the config asks for it with train.precise_bn.
     precise_bn = OmegaConf.select(cfg, "train.precise_bn", default=None)
@@ -142,31 +214,33 @@ def lazy_do_train(args, cfg) -> None:
     checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=args.resume)
     # A checkpoint stores the iteration that had just finished.
     start_iter = trainer.iter + 1 if args.resume and checkpointer.has_checkpoint() else 0
+    if data_order:
+        train_loader.set_start_iter(start_iter)
     trainer.train(start_iter, cfg.train.max_iter)
 
 
 def use_available_coco_eval(cfg) -> None:
     """Without detectron2's C++ extension, COCOEvaluator must use pycocotools' evaluation."""
-    if (
-        OmegaConf.select(cfg, "dataloader.evaluator._target_") is COCOEvaluator
-        and not has_fast_coco_eval()
-    ):
+    target = OmegaConf.select(cfg, "dataloader.evaluator._target_")
+    if isinstance(target, type) and issubclass(target, COCOEvaluator) and not has_fast_coco_eval():
         cfg.dataloader.evaluator.use_fast_impl = False
 
 
 def lazy_main(args):
     cfg = LazyConfig.load(args.config_file)
-    cfg = LazyConfig.apply_overrides(cfg, args.opts)
+    cfg = apply_overrides_checked(cfg, args.opts)
+    configure_lazy_data(cfg)
     use_available_coco_eval(cfg)
     default_setup(cfg, args)
+    setup_atss_logger(cfg)
 
     if args.eval_only:
         model = instantiate(cfg.model)
         model.to(cfg.train.device)
         model = create_ddp_model(model)
-        DetectionCheckpointer(model, cfg.train.output_dir).resume_or_load(
-            cfg.train.init_checkpoint, resume=args.resume
-        )
+        checkpointer = ResilientCheckpointer(model, cfg.train.output_dir)
+        checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=args.resume)
+        check_eval_weights(args, checkpointer, "train.init_checkpoint")
         return lazy_do_test(cfg, model)
     lazy_do_train(args, cfg)
 
@@ -175,11 +249,36 @@ def lazy_main(args):
 # YAML route (detectron2's tools/train_net.py): MODEL.META_ARCHITECTURE "ATSS"
 # ------------------------------------------------------------------------------------------------
 class Trainer(DefaultTrainer):
-    """detectron2's DefaultTrainer, evaluating with COCOEvaluator and checking dataset classes."""
+    """
+    detectron2's DefaultTrainer, evaluating with COCOEvaluator and checking dataset classes, with
+    the LazyConfig route's reliability: datasets checked before training, a resumable data order,
+    atomic checkpoints with fallback, image errors that name the file.
+    """
+
+    def __init__(self, cfg):
+        drop_invalid_annotations(
+            [*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST], drop=cfg.DATASETS.DROP_INVALID_ANNOTATIONS
+        )
+        preflight_datasets(cfg.DATASETS.TEST)
+        super().__init__(cfg)
+
+    def build_hooks(self):
+        # DefaultTrainer.__init__ made a DetectionCheckpointer just before calling this.
+        self.checkpointer = ResilientCheckpointer(
+            self.checkpointer.model,
+            self.cfg.OUTPUT_DIR,
+            trainer=weakref.proxy(self),
+            data_order=self.data_loader,
+        )
+        return super().build_hooks()
+
+    def resume_or_load(self, resume=True):
+        super().resume_or_load(resume=resume)
+        self.data_loader.set_start_iter(self.start_iter)
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
-        return COCOEvaluator(
+        return CheckedCOCOEvaluator(
             dataset_name,
             output_dir=output_folder or os.path.join(cfg.OUTPUT_DIR, "inference"),
             use_fast_impl=has_fast_coco_eval(),
@@ -187,13 +286,29 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def build_train_loader(cls, cfg):
-        loader = super().build_train_loader(cfg)
-        check_dataset_classes(cfg.DATASETS.TRAIN, cfg.MODEL.ATSS.NUM_CLASSES)
+        names = cfg.DATASETS.TRAIN
+        dataset = get_detection_dataset_dicts(
+            names, filter_empty=cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS
+        )
+        check_image_files(dataset, ", ".join(names))
+        loader = build_resumable_train_loader(
+            dataset,
+            mapper=ImageErrorNamingMapper(DatasetMapper(cfg, True), names),
+            total_batch_size=cfg.SOLVER.IMS_PER_BATCH,
+            aspect_ratio_grouping=cfg.DATALOADER.ASPECT_RATIO_GROUPING,
+            num_workers=cfg.DATALOADER.NUM_WORKERS,
+            seed=cfg.SEED,
+        )
+        check_dataset_classes(names, cfg.MODEL.ATSS.NUM_CLASSES)
         return loader
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
-        loader = super().build_test_loader(cfg, dataset_name)
+        loader = build_detection_test_loader(
+            cfg,
+            dataset_name,
+            mapper=ImageErrorNamingMapper(DatasetMapper(cfg, False), dataset_name),
+        )
         check_dataset_classes([dataset_name], cfg.MODEL.ATSS.NUM_CLASSES)
         return loader
 
@@ -205,6 +320,7 @@ def yaml_setup(args):
     cfg.merge_from_list(args.opts)
     cfg.freeze()
     default_setup(cfg, args)
+    setup_atss_logger(cfg)
     return cfg
 
 
@@ -212,9 +328,9 @@ def yaml_main(args):
     cfg = yaml_setup(args)
     if args.eval_only:
         model = build_model(cfg)
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(
-            cfg.MODEL.WEIGHTS, resume=args.resume
-        )
+        checkpointer = ResilientCheckpointer(model, save_dir=cfg.OUTPUT_DIR)
+        checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        check_eval_weights(args, checkpointer, "MODEL.WEIGHTS")
         results = Trainer.test(cfg, model)
         if comm.is_main_process():
             verify_results(cfg, results)
@@ -230,8 +346,23 @@ def main(args):
     return lazy_main(args)
 
 
+def argument_parser():
+    parser = default_argument_parser()
+    parser.add_argument(
+        "--allow-unloaded-weights",
+        action="store_true",
+        help="with --eval-only, evaluate even when no checkpoint, or one providing less than 90%% "
+        "of the model's weights, was loaded (random weights)",
+    )
+    return parser
+
+
 def invoke_main() -> None:
-    args = default_argument_parser().parse_args()
+    parser = argument_parser()
+    try:
+        args = take_flags_from_overrides(parser, parser.parse_args())
+    except ValueError as e:
+        parser.error(str(e))
     launch(
         main,
         args.num_gpus,

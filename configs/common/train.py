@@ -10,3 +10,7 @@ train.eval_period = 5000
 train.checkpointer.period = 5000
 train.init_checkpoint = "detectron2://ImageNetPretrained/MSRA/R-50.pkl"
 train.output_dir = "./output/atss_R_50_FPN_1x"
+# Annotations with unusable boxes raise a ValueError naming them; True drops them, from training
+# and evaluation alike, with one warning line (atss.data.coco_json; YAML:
+# DATASETS.DROP_INVALID_ANNOTATIONS).
+train.drop_invalid_annotations = False

@@ -59,3 +59,8 @@ def add_atss_config(cfg):
     cfg.MODEL.ATSS.SMOOTH_L1_BETA = 0.11
     cfg.MODEL.ATSS.USE_CENTERNESS = True
     cfg.MODEL.ATSS.USE_SCALE = True
+
+    # Data checks (atss.data.coco_json): annotations with unusable boxes (NaN, non-positive size,
+    # outside the image, not four numbers) raise a ValueError naming them; True drops them from
+    # training and evaluation with one warning line (LazyConfig: train.drop_invalid_annotations).
+    cfg.DATASETS.DROP_INVALID_ANNOTATIONS = False

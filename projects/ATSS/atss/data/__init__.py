@@ -5,11 +5,15 @@ synthetic ``shapes_train`` and ``shapes_val`` (see :mod:`atss.data.shapes`).
 """
 
 from .coco_json import (
+    CheckedCOCOEvaluator,
     check_coco_json,
     check_dataset_classes,
+    check_image_files,
+    drop_invalid_annotations,
     load_coco_instances,
     register_coco_instances_checked,
 )
+from .mapper import ImageErrorNamingMapper
 from .shapes import (
     SHAPES_CLASSES,
     SHAPES_SPLITS,

@@ -282,6 +282,14 @@ def ensure_shapes(name: str, root: Optional[str] = None) -> Tuple[str, str]:
     if name not in SHAPES_SPLITS:
         raise ValueError(f"Unknown shapes split {name!r}; expected one of {sorted(SHAPES_SPLITS)}")
     split_dir = os.path.join(root or default_shapes_root(), name)
+    # An intact cache is only read, so it may be on a read-only path: lock only to write.
+    if _cache_problem(split_dir, SHAPES_SPLITS[name]) is not None:
+        _generate_locked(name, split_dir)
+    return os.path.join(split_dir, ANNOTATIONS_FILE), os.path.join(split_dir, IMAGES_DIR)
+
+
+def _generate_locked(name: str, split_dir: str) -> None:
+    """(Re)generate the split unless another process did while this one waited for the lock."""
     with file_lock(split_dir):
         problem = _cache_problem(split_dir, SHAPES_SPLITS[name])
         if problem is not None:
@@ -290,7 +298,6 @@ def ensure_shapes(name: str, root: Optional[str] = None) -> Tuple[str, str]:
             else:
                 logger.info(f"Generating the {name} dataset in {split_dir} ...")
             generate_shapes(split_dir, SHAPES_SPLITS[name])
-    return os.path.join(split_dir, ANNOTATIONS_FILE), os.path.join(split_dir, IMAGES_DIR)
 
 
 def _load_shapes(name: str, root: Optional[str]) -> List[dict]:

@@ -18,6 +18,7 @@ from ...assignment import IGNORED, assignment_stats
 from ...losses import BOX_LOSSES, atss_losses
 from ..head import REGRESSION_TYPES, ATSSHead, build_atss_head
 from ..sample_selection import SampleSelectionParams, build_sample_selection
+from .unmatched import log_objects_without_positives
 
 __all__ = ["ATSS"]
 
@@ -286,7 +287,10 @@ class ATSS(DenseDetector):
     def _log_assignment(
         self, matched: Tensor, gt_boxes_per_image: List[Tensor], num_anchors_per_level: List[int]
     ) -> None:
-        """Positives per image and level, and per GT (Section 4.1: about 0.2 * k * L)."""
+        """
+        Positives per image and level, and per GT (Section 4.1: about 0.2 * k * L), and the
+        objects that got none (:func:`log_objects_without_positives`).
+        """
         per_level, per_gt = [], []
         for assigned, gt_boxes in zip(matched, gt_boxes_per_image):
             stats = assignment_stats(assigned, gt_boxes, num_anchors_per_level)
@@ -300,6 +304,7 @@ class ATSS(DenseDetector):
             storage.put_scalar(f"num_pos_anchors/{name}", value)
         if len(per_gt):
             storage.put_scalar("num_pos_per_gt", per_gt.mean().item())
+        log_objects_without_positives(per_gt, cat(gt_boxes_per_image, dim=0), storage)
 
     def losses(self, anchors, pred_logits, gt_labels, pred_deltas, gt_boxes, pred_centerness):
         positives = (gt_labels >= 0) & (gt_labels < self.num_classes)  # (N, R)

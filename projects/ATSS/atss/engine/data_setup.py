@@ -1,0 +1,79 @@
+"""
+The data side of train_net.py's reliability: how the LazyConfig's loaders are built, and the
+checks that run before the first iteration.
+"""
+
+import logging
+from typing import Iterable, List
+from omegaconf import OmegaConf
+
+from detectron2.config import LazyCall as L
+from detectron2.data import DatasetCatalog, build_detection_train_loader
+from detectron2.evaluation import COCOEvaluator
+
+from ..data import (
+    CheckedCOCOEvaluator,
+    ImageErrorNamingMapper,
+    check_image_files,
+    drop_invalid_annotations,
+)
+from .train_loader import build_resumable_train_loader
+
+__all__ = ["configure_lazy_data", "dataset_names", "preflight_datasets"]
+
+logger = logging.getLogger(__name__)
+
+
+def dataset_names(loader_cfg) -> List[str]:
+    """The dataset names of a LazyConfig loader (``loader.dataset.names``), as a list."""
+    names = OmegaConf.select(loader_cfg, "dataset.names", default=None)
+    if names is None:
+        return []
+    return [names] if isinstance(names, str) else list(names)
+
+
+def configure_lazy_data(cfg) -> None:
+    """
+    Adapt ``cfg.dataloader`` of a LazyConfig, before anything is instantiated:
+
+    * detectron2's ``build_detection_train_loader`` becomes :func:`build_resumable_train_loader`
+      (same arguments, seeded by ``train.seed``), so that a resumed run reads the same data as
+      the uninterrupted one; a config that sets its own ``sampler`` keeps detectron2's loader.
+    * The mappers name the image file and dataset when an image cannot be decoded.
+    * ``COCOEvaluator`` becomes :class:`CheckedCOCOEvaluator`, and with
+      ``train.drop_invalid_annotations=True`` the datasets drop annotations with unusable boxes
+      from training and evaluation alike (the default raises ValueError naming them).
+    """
+    train, test = cfg.dataloader.train, cfg.dataloader.get("test")
+    names = dataset_names(train) + (dataset_names(test) if test is not None else [])
+    drop_invalid_annotations(
+        names, drop=bool(OmegaConf.select(cfg, "train.drop_invalid_annotations", default=False))
+    )
+    if train._target_ is build_detection_train_loader:
+        if train.get("sampler") is not None:
+            logger.warning(
+                "dataloader.train sets a sampler: detectron2's loader is kept, and a resumed run "
+                "will not read the same data as an uninterrupted one."
+            )
+        else:
+            train._target_ = build_resumable_train_loader
+            seed = OmegaConf.select(cfg, "train.seed", default=-1)
+            train.seed = seed if seed is not None and seed >= 0 else None
+    for loader in (train, test):
+        if loader is not None and loader.get("mapper") is not None:
+            loader.mapper = L(ImageErrorNamingMapper)(
+                mapper=loader.mapper, dataset_names=dataset_names(loader)
+            )
+    evaluator = cfg.dataloader.get("evaluator")
+    if evaluator is not None and evaluator.get("_target_") is COCOEvaluator:
+        evaluator._target_ = CheckedCOCOEvaluator
+
+
+def preflight_datasets(names: Iterable[str]) -> None:
+    """
+    Load each dataset (which runs the annotation checks of datasets registered with
+    ``atss.data``) and check that each of its images exists, so that an evaluation dataset with
+    a problem stops the run before training, not after.
+    """
+    for name in names:
+        check_image_files(DatasetCatalog.get(name), name)
