@@ -66,12 +66,15 @@ def check_against_config(state_dict: dict, config_file: str) -> None:
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))
-    wrong_shape = [k for k in expected if k in state_dict and state_dict[k].shape != expected[k].shape]
+    wrong_shape = [
+        (k, tuple(state_dict[k].shape), tuple(v.shape))
+        for k, v in expected.items()
+        if k in state_dict and state_dict[k].shape != v.shape
+    ]
     if missing or unexpected or wrong_shape:
         raise ValueError(
             f"The converted checkpoint does not fit {config_file}: missing keys {missing[:5]}, "
-            f"unexpected keys {unexpected[:5]}, other shapes "
-            f"{[(k, tuple(state_dict[k].shape), tuple(expected[k].shape)) for k in wrong_shape[:5]]}"
+            f"unexpected keys {unexpected[:5]}, (key, shape, expected shape) {wrong_shape[:5]}"
         )
     shift = cfg.model.anchor_generator.get("center_shift", 0.0)
     if shift != 0.5:
