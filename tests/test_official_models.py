@@ -136,3 +136,21 @@ def test_truncated_file_is_refused_naming_it(tmp_path):
     with pytest.raises(ValueError, match="Cannot read .*official.pth"):
         tool.main([str(src), str(dst)])
     assert not dst.exists()
+
+
+def test_shifted_anchors_keep_the_fast_assignment_path_exact():
+    # Fine-tuning a converted model assigns on the official anchors: the regular-grid path must
+    # find the shifted grid and agree with the dense path.
+    from atss.anchor_grid import grid_topk_candidates
+    from atss.assignment import atss_assign
+
+    _, model = state_dict_shapes(OFFICIAL[0])
+    features = [torch.zeros(1, 1, 100 // s + 1, 150 // s + 1) for s in (8, 16, 32, 64, 128)]
+    anchors = [a.tensor for a in model.anchor_generator(features)]
+    gen = torch.Generator().manual_seed(0)
+    xy = torch.rand(30, 2, generator=gen) * 100
+    gt_boxes = torch.cat([xy, xy + 2 + torch.rand(30, 2, generator=gen) * 60], dim=1)
+    assert grid_topk_candidates(anchors, gt_boxes[:, :2], 9) is not None  # the grid is found
+    fast = atss_assign(anchors, gt_boxes, use_grid=True)
+    assert (fast >= 0).sum() > 30
+    assert torch.equal(fast, atss_assign(anchors, gt_boxes, use_grid=False))
