@@ -154,3 +154,21 @@ def test_shifted_anchors_keep_the_fast_assignment_path_exact():
     fast = atss_assign(anchors, gt_boxes, use_grid=True)
     assert (fast >= 0).sum() > 30
     assert torch.equal(fast, atss_assign(anchors, gt_boxes, use_grid=False))
+
+
+def test_yaml_keys_reach_the_model():
+    from detectron2.config import get_cfg
+    from detectron2.modeling import build_model
+
+    from atss import add_atss_config
+
+    cfg = get_cfg()
+    add_atss_config(cfg)
+    cfg.merge_from_file(str(ROOT / "configs" / "ATSS" / "atss_R_50_FPN_1x.yaml"))
+    assert cfg.MODEL.ATSS.CENTER_MARGIN == 0.51 and cfg.MODEL.ATSS.ANCHOR_CENTER_SHIFT == 0.0
+    cfg.MODEL.ATSS.CENTER_MARGIN = 0.01
+    cfg.MODEL.ATSS.ANCHOR_CENTER_SHIFT = 0.5
+    cfg.MODEL.DEVICE = "cpu"
+    model = build_model(cfg)
+    assert model.sample_selection.keywords["center_margin"] == 0.01
+    assert model.anchor_generator.center_shift == 0.5
