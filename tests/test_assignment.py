@@ -10,6 +10,8 @@ import torch
 from torch import Tensor
 
 from atss.assignment import (
+    CENTER_IN_BOX_MARGIN,
+    FCOS_CENTER_MARGIN,
     IGNORED,
     NEGATIVE,
     assignment_stats,
@@ -146,7 +148,10 @@ def close_call(value: Tensor, bound: Union[float, Tensor], tol: float) -> Tensor
 
 
 def reference_atss(
-    anchors_per_level: List[Tensor], gt_boxes: Tensor, topk: int = 9
+    anchors_per_level: List[Tensor],
+    gt_boxes: Tensor,
+    topk: int = 9,
+    center_margin: float = CENTER_IN_BOX_MARGIN,
 ) -> Tuple[Tensor, Tensor]:
     """
     Algorithm 1 line by line, one ground truth and one level at a time, in float64 from the
@@ -174,11 +179,11 @@ def reference_atss(
         ious = iou_with(anchors64[candidates], box)
         std = ious.std() if len(ious) > 1 else 0.0
         threshold = ious.mean() + std
-        # Lines 11-15: IoU >= threshold and the centre inside the box (by > 0.01, official).
+        # Lines 11-15: IoU >= threshold and the centre inside the box (by > 0.51 px, official).
         margin = sides_of(anchor_centers[candidates], box).amin(dim=1)
-        good_iou, inside = ious >= threshold, margin > 0.01
+        good_iou, inside = ious >= threshold, margin > center_margin
         iou_call = (ious - threshold).abs() < IOU_TOL  # the threshold itself is rounded
-        inside_call = close_call(margin, 0.01, COORD_TOL)
+        inside_call = close_call(margin, center_margin, COORD_TOL)
         surely = good_iou & ~iou_call & inside & ~inside_call
         maybe = (good_iou | iou_call) & (inside | inside_call)
         unsure[candidates] |= maybe & ~surely
@@ -198,6 +203,7 @@ def reference_fcos(
     gt_boxes: Tensor,
     size_ranges: Sequence[Tuple[float, float]] = FCOS_RANGES,
     radius: Optional[float] = None,
+    center_margin: float = FCOS_CENTER_MARGIN,
 ) -> Tuple[Tensor, Tensor]:
     """
     FCOS' spatial and scale constraint as official FCOS writes it, one level and one ground truth
@@ -214,18 +220,14 @@ def reference_fcos(
         level_unsure = torch.zeros(len(level), dtype=torch.bool)
         for g, box in enumerate(boxes64):
             sides = sides_of(points, box)
-            # Spatial: inside the box; with center sampling inside the square of half-side
-            # radius * stride around the box centre, clipped to the box (get_sample_region).
-            if radius is None:
-                margin = sides.amin(dim=1)
-            else:
-                region = torch.cat(
-                    [
-                        torch.maximum(box_centers[g] - radius * stride, box[:2]),
-                        torch.minimum(box_centers[g] + radius * stride, box[2:]),
-                    ]
-                )
-                margin = sides_of(points, region).amin(dim=1)
+            # Spatial: inside the box by more than the margin (official FCOS' "> 0" in its index
+            # frame); with center sampling also strictly inside the square of half-side
+            # radius * stride around the box centre (get_sample_region).
+            margin = sides.amin(dim=1) - center_margin
+            if radius is not None:
+                half = radius * stride
+                square = torch.cat([box_centers[g] - half, box_centers[g] + half])
+                margin = torch.minimum(margin, sides_of(points, square).amin(dim=1))
             # Scale: the largest distance in the level's range, both ends included.
             largest = sides.amax(dim=1)
             tests = [margin > 0, largest >= lo, largest <= hi]
@@ -258,6 +260,7 @@ def reference_max_iou(
     bg_iou: float = 0.4,
     allow_low_quality_matches: bool = True,
     require_center_in_gt: bool = False,
+    center_margin: float = CENTER_IN_BOX_MARGIN,
 ) -> Tensor:
     """
     RetinaNet's rule as Section 3.3 and detectron2's Matcher state it, one ground truth at a time.
@@ -279,11 +282,11 @@ def reference_max_iou(
             if iou.max() > 0:
                 expected = torch.where(iou == iou.max(), matched, expected)
     if require_center_in_gt and len(gt_boxes) > 0:
-        # "In GT Box": a positive whose centre is not inside its box (by > 0.01) is ignored.
+        # "In GT Box": a positive whose centre is not inside its box (by > 0.51 px) is ignored.
         box = gt_boxes[matched.clamp(min=0)]
         points = centers_of(anchors)
         margin = torch.cat([points - box[:, :2], box[:, 2:] - points], dim=1).amin(dim=1)
-        expected = torch.where((expected >= 0) & (margin <= 0.01), IGNORED, expected)
+        expected = torch.where((expected >= 0) & (margin <= center_margin), IGNORED, expected)
     return expected
 
 
@@ -453,7 +456,7 @@ def test_center_sampling_keeps_anchors_near_the_box_centre():
     near = ((centers - 100).abs() < 12).all(dim=1)
     assert torch.equal(sampled >= 0, near)
     everywhere = fcos_assign(anchors, (8,), gt_boxes, size_ranges=ranges)
-    assert torch.equal(everywhere >= 0, ((centers > 20) & (centers < 180)).all(dim=1))
+    assert torch.equal(everywhere >= 0, ((centers > 20.5) & (centers < 179.5)).all(dim=1))
 
 
 def test_center_sampling_region_is_clipped_to_the_box():
@@ -491,17 +494,65 @@ def test_iou_thresholds_include_foreground_and_exclude_background_bound():
     assert max_iou_assign(on_bg, gt_boxes, **kwargs).tolist() == [IGNORED]
 
 
-def test_anchor_centre_inside_by_at_most_0_01_is_outside_for_atss_and_in_gt_box():
-    # The official code's margin; FCOS' own rule only asks for a positive distance.
+def test_anchor_centre_inside_by_at_most_0_51_px_is_outside_for_atss_and_in_gt_box():
+    # The official "> 0.01" of the index frame is 0.51 px in the continuous one.
+    anchors = [torch.tensor([[0.0, 0, 20, 20]])]  # centre (10, 10)
+    by_0_50 = torch.tensor([[9.5, 0, 30, 20]])
+    by_0_52 = torch.tensor([[9.48, 0, 30, 20]])
+    assert atss_assign(anchors, by_0_50).tolist() == [NEGATIVE]
+    assert atss_assign(anchors, by_0_52).tolist() == [0]
+    assert max_iou_assign(anchors, by_0_50, require_center_in_gt=True).tolist() == [IGNORED]
+    assert max_iou_assign(anchors, by_0_52, require_center_in_gt=True).tolist() == [0]
+
+
+def test_center_margin_0_01_gives_the_former_behaviour():
     anchors = [torch.tensor([[0.0, 0, 20, 20]])]  # centre (10, 10)
     by_0_005 = torch.tensor([[9.995, 0, 30, 20]])
     by_0_02 = torch.tensor([[9.98, 0, 30, 20]])
-    assert atss_assign(anchors, by_0_005).tolist() == [NEGATIVE]
-    assert atss_assign(anchors, by_0_02).tolist() == [0]
-    assert max_iou_assign(anchors, by_0_005, require_center_in_gt=True).tolist() == [IGNORED]
-    assert max_iou_assign(anchors, by_0_02, require_center_in_gt=True).tolist() == [0]
+    assert atss_assign(anchors, by_0_005, center_margin=0.01).tolist() == [NEGATIVE]
+    assert atss_assign(anchors, by_0_02, center_margin=0.01).tolist() == [0]
+    assert atss_assign_batch(anchors, [by_0_02], center_margin=0.01).tolist() == [[0]]
+    in_gt = dict(require_center_in_gt=True, center_margin=0.01)
+    assert max_iou_assign(anchors, by_0_005, **in_gt).tolist() == [IGNORED]
+    assert max_iou_assign(anchors, by_0_02, **in_gt).tolist() == [0]
+
+
+def test_fcos_centre_must_be_inside_by_more_than_half_a_pixel():
+    # Official FCOS' "> 0" of the index frame; the ATSS code's copy of the rule asks 0.51 px.
+    anchors = [torch.tensor([[0.0, 0, 20, 20]])]  # centre (10, 10)
     ranges = ((0, 100),)
-    assert fcos_assign(anchors, (8,), by_0_005, size_ranges=ranges).tolist() == [0]
+    assert fcos_assign(anchors, (8,), torch.tensor([[9.5, 0, 30, 20]]), size_ranges=ranges) == -1
+    assert fcos_assign(anchors, (8,), torch.tensor([[9.49, 0, 30, 20]]), size_ranges=ranges) == 0
+    by_0_505 = torch.tensor([[9.495, 0, 30, 20]])
+    assert fcos_assign(anchors, (8,), by_0_505, size_ranges=ranges, center_margin=0.51) == -1
+
+
+def test_margin_0_51_is_the_official_index_frame_test():
+    # Integer COCO-like boxes and the official anchor centres: a continuous box [x1, x2] is the
+    # index box [x1, x2 - 1], a continuous point p the index point p - 0.5.
+    torch.manual_seed(0)
+    points = torch.arange(0, 64, dtype=torch.float64) + 0.5  # every half-pixel centre
+    x1 = torch.randint(0, 60, (200, 1)).double()
+    x2 = x1 + torch.randint(1, 8, (200, 1)).double()
+    official = ((points - 0.5) - x1 > 0.01) & ((x2 - 1) - (points - 0.5) > 0.01)
+    continuous = torch.minimum(points - x1, x2 - points) > CENTER_IN_BOX_MARGIN
+    assert torch.equal(official, continuous)
+    assert not torch.equal(official, torch.minimum(points - x1, x2 - points) > 0.01)
+
+
+@pytest.mark.parametrize("center_margin", [0.01, 1.5])
+def test_rules_match_the_references_with_other_margins(center_margin):
+    for seed in range(0, NUM_RANDOM_CASES, 6):
+        anchors, gt_boxes = random_case(seed)
+        expected, unsure = reference_atss(anchors, gt_boxes, center_margin=center_margin)
+        actual = atss_assign(anchors, gt_boxes, center_margin=center_margin)
+        assert_equal_where_sure(actual, expected, unsure)
+        expected, unsure = reference_fcos(anchors, STRIDES, gt_boxes, center_margin=center_margin)
+        actual = fcos_assign(anchors, STRIDES, gt_boxes, center_margin=center_margin)
+        assert_equal_where_sure(actual, expected, unsure)
+        kwargs = dict(require_center_in_gt=True, center_margin=center_margin)
+        expected = reference_max_iou(anchors, gt_boxes, **kwargs)
+        assert torch.equal(max_iou_assign(anchors, gt_boxes, **kwargs), expected)
 
 
 def test_only_max_iou_ignores_anchors():

@@ -43,6 +43,7 @@ model = L(ATSS)(
     head_in_features=["p3", "p4", "p5", "p6", "p7"],
     assigner="atss",
     topk=9,
+    center_margin=0.51,  # the official "> 0.01" of its "+1" frame, in detectron2's frame
     regression_type="box",
     bbox_reg_weights=(10.0, 10.0, 5.0, 5.0),
     focal_loss_alpha=0.25,

@@ -35,6 +35,11 @@ def add_atss_config(cfg):
     cfg.MODEL.ATSS.REQUIRE_CENTER_IN_GT = False  # Table 1's "In GT Box" for max_iou
     cfg.MODEL.ATSS.SIZE_RANGES = [[0, 64], [64, 128], [128, 256], [256, 512], [512, float("inf")]]
     cfg.MODEL.ATSS.CENTER_SAMPLING_RADIUS = 1.5
+    # Official frame (issue 10): a positive's centre lies inside its GT by more than this many
+    # pixels (0.51 = the official "> 0.01" of the "+1" index frame); anchors are shifted by
+    # ANCHOR_CENTER_SHIFT pixels (0.5 = official anchor centres, for converted checkpoints).
+    cfg.MODEL.ATSS.CENTER_MARGIN = 0.51
+    cfg.MODEL.ATSS.ANCHOR_CENTER_SHIFT = 0.0
 
     # Regression start (Table 2): "box" (anchor box offsets) or "point" (l, t, r, b / stride).
     cfg.MODEL.ATSS.REGRESSION_TYPE = "box"

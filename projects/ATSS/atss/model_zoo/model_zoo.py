@@ -105,8 +105,8 @@ OFFICIAL_MODELS: Dict[str, OfficialModel] = {
 
 def converted_checkpoints_dir() -> Path:
     """Where converted official checkpoints are looked for: ``$ATSS_MODEL_ZOO``, by default
-    ``~/.cache/atss/model_zoo``."""
-    return Path(os.environ.get("ATSS_MODEL_ZOO", Path.home() / ".cache" / "atss" / "model_zoo"))
+    ``checkpoints/official`` of the repository, where ``configs/Official`` read them."""
+    return Path(os.environ.get("ATSS_MODEL_ZOO", CONFIGS_DIR.parent / "checkpoints" / "official"))
 
 
 def _name(config_path: str) -> str:

@@ -15,7 +15,14 @@ class ATSSAnchorGenerator(DefaultAnchorGenerator):
     each aspect ratio. The default is the paper's one square anchor of side 8S per location
     (Section 3.1); RetinaNet's #A=9 (Table 7) is ``anchor_scale=4, scales_per_octave=3,
     aspect_ratios=(0.5, 1.0, 2.0)``. Anchors are laid out as detectron2 lays them out: row-major
-    over the feature map, then the cell anchors of a location, centred at ``(i + offset) * S``.
+    over the feature map, then the cell anchors of a location, centred at
+    ``(i + offset) * S + center_shift``.
+
+    ``center_shift=0.5`` reproduces the official ATSS anchors: its ``generate_anchors`` centres the
+    cell anchor at index S / 2 of maskrcnn-benchmark's "+1" frame, i.e. at S / 2 + 0.5 in
+    detectron2's continuous frame (pixel i covers [i, i + 1]), half a pixel off detectron2's.
+    The configs of converted official checkpoints use it, so decoded boxes land where the official
+    model puts them.
     """
 
     @configurable
@@ -27,6 +34,7 @@ class ATSSAnchorGenerator(DefaultAnchorGenerator):
         scales_per_octave: int = 1,
         aspect_ratios: Sequence[float] = (1.0,),
         offset: float = 0.5,
+        center_shift: float = 0.0,
     ):
         if scales_per_octave < 1:
             raise ValueError(f"scales_per_octave must be >= 1, got {scales_per_octave}")
@@ -38,6 +46,9 @@ class ATSSAnchorGenerator(DefaultAnchorGenerator):
             sizes=sizes, aspect_ratios=list(aspect_ratios), strides=strides, offset=offset
         )
         self.anchor_scale = anchor_scale
+        self.center_shift = center_shift
+        for cell_anchors in self.cell_anchors:
+            cell_anchors += center_shift
 
     @classmethod
     def from_config(cls, cfg, input_shape: List[ShapeSpec]):
@@ -53,4 +64,5 @@ class ATSSAnchorGenerator(DefaultAnchorGenerator):
             "scales_per_octave": cfg.MODEL.ATSS.SCALES_PER_OCTAVE,
             "aspect_ratios": aspect_ratios[0],
             "offset": cfg.MODEL.ANCHOR_GENERATOR.OFFSET,
+            "center_shift": cfg.MODEL.ATSS.ANCHOR_CENTER_SHIFT,
         }

@@ -12,7 +12,13 @@ from torch import Tensor
 
 from detectron2.utils.registry import Registry
 
-from ..assignment import atss_assign_batch, fcos_assign, max_iou_assign, topk_iou_assign_batch
+from ..assignment import (
+    CENTER_IN_BOX_MARGIN,
+    atss_assign_batch,
+    fcos_assign,
+    max_iou_assign,
+    topk_iou_assign_batch,
+)
 
 __all__ = ["SAMPLE_SELECTION_REGISTRY", "SampleSelectionParams", "build_sample_selection"]
 
@@ -45,6 +51,9 @@ class SampleSelectionParams:
         (512, math.inf),
     )
     center_sampling_radius: float = 1.5
+    # Pixels a positive's centre must be inside its ground truth, for every rule: 0.51 is the
+    # official ATSS code's test (ATSS, SSC, IoU + In GT Box) in the continuous frame.
+    center_margin: float = CENTER_IN_BOX_MARGIN
 
 
 def _per_image(rule: PerImageRule) -> BatchRule:
@@ -60,7 +69,11 @@ def atss(params: SampleSelectionParams) -> BatchRule:
     Algorithm 1 of the paper, batched over the images. As the official code, k counts locations:
     with several anchors per location, each level gives k times that many candidates.
     """
-    return partial(atss_assign_batch, topk=params.topk * params.anchors_per_location)
+    return partial(
+        atss_assign_batch,
+        topk=params.topk * params.anchors_per_location,
+        center_margin=params.center_margin,
+    )
 
 
 @SAMPLE_SELECTION_REGISTRY.register()
@@ -74,6 +87,7 @@ def max_iou(params: SampleSelectionParams) -> BatchRule:
             bg_iou=bg_iou,
             allow_low_quality_matches=params.allow_low_quality_matches,
             require_center_in_gt=params.require_center_in_gt,
+            center_margin=params.center_margin,
         )
     )
 
@@ -88,6 +102,7 @@ def _fcos_rule(
             gt_boxes,
             size_ranges=params.size_ranges,
             center_sampling_radius=center_sampling_radius,
+            center_margin=params.center_margin,
         )
 
     return _per_image(rule)
@@ -112,7 +127,7 @@ def topk(params: SampleSelectionParams) -> BatchRule:
     anchors of highest IoU over all levels (nearer centre first at equal IoU) whose centre is
     inside the box (:func:`atss.assignment.topk_iou_assign_batch`).
     """
-    return partial(topk_iou_assign_batch, topk=params.topk)
+    return partial(topk_iou_assign_batch, topk=params.topk, center_margin=params.center_margin)
 
 
 def build_sample_selection(name: str, params: SampleSelectionParams) -> BatchRule:

@@ -58,6 +58,7 @@ class ATSS(DenseDetector):
         require_center_in_gt: bool = False,
         size_ranges: Sequence[Tuple[float, float]] = SampleSelectionParams.size_ranges,
         center_sampling_radius: float = 1.5,
+        center_margin: float = SampleSelectionParams.center_margin,
         regression_type: str = "box",
         bbox_reg_weights: Tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0),
         focal_loss_alpha: float = 0.25,
@@ -88,6 +89,10 @@ class ATSS(DenseDetector):
             allow_low_quality_matches, require_center_in_gt: options of "max_iou" (Table 1).
             size_ranges: per-level ranges of max(l, t, r, b) for "fcos" and "center_sampling".
             center_sampling_radius: radius in strides of "center_sampling".
+            center_margin: pixels a positive's anchor centre must be inside its ground truth,
+                for every rule; 0.51 is the official code's "> 0.01" of its "+1" index frame in
+                detectron2's continuous frame (see ``atss.assignment.CENTER_IN_BOX_MARGIN``),
+                0.01 this project's former behaviour.
             regression_type: "box" (offsets from the anchor box) or "point" (distances from the
                 anchor centre normalised by the stride), Table 2.
             bbox_reg_weights: weights of the box coder of "box" regression.
@@ -147,6 +152,7 @@ class ATSS(DenseDetector):
                 require_center_in_gt=require_center_in_gt,
                 size_ranges=tuple(tuple(r) for r in size_ranges),
                 center_sampling_radius=center_sampling_radius,
+                center_margin=center_margin,
             ),
         )
         self.regression_type = regression_type
@@ -191,6 +197,7 @@ class ATSS(DenseDetector):
             "require_center_in_gt": c.REQUIRE_CENTER_IN_GT,
             "size_ranges": c.SIZE_RANGES,
             "center_sampling_radius": c.CENTER_SAMPLING_RADIUS,
+            "center_margin": c.CENTER_MARGIN,
             "regression_type": c.REGRESSION_TYPE,
             "bbox_reg_weights": c.BBOX_REG_WEIGHTS,
             "focal_loss_alpha": c.FOCAL_LOSS_ALPHA,

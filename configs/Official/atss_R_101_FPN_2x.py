@@ -1,0 +1,15 @@
+"""
+The authors' ATSS R-101 FPN 2x (official: 43.5 AP on COCO minival), converted by
+``tools/convert_official_checkpoint.py``: the architecture of
+``ATSS/atss_R_101_FPN_2x.py`` with the official test-time settings
+(``common/official.py``).
+"""
+
+from ..ATSS.atss_R_101_FPN_2x import dataloader, lr_multiplier, model, optimizer, train
+from ..common.official import use_official_inference
+
+use_official_inference(model, dataloader)
+
+# Where the README's conversion command writes the converted checkpoint.
+train.init_checkpoint = "./checkpoints/official/atss_R_101_FPN_2x.pth"
+train.output_dir = "./output/official/atss_R_101_FPN_2x"

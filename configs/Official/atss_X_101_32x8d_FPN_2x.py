@@ -1,0 +1,15 @@
+"""
+The authors' ATSS X-101-32x8d FPN 2x (official: 44.8 AP on COCO minival), converted by
+``tools/convert_official_checkpoint.py``: the architecture of
+``ATSS/atss_X_101_32x8d_FPN_2x.py`` with the official test-time settings
+(``common/official.py``).
+"""
+
+from ..ATSS.atss_X_101_32x8d_FPN_2x import dataloader, lr_multiplier, model, optimizer, train
+from ..common.official import use_official_inference
+
+use_official_inference(model, dataloader)
+
+# Where the README's conversion command writes the converted checkpoint.
+train.init_checkpoint = "./checkpoints/official/atss_X_101_32x8d_FPN_2x.pth"
+train.output_dir = "./output/official/atss_X_101_32x8d_FPN_2x"
