@@ -15,11 +15,13 @@ from detectron2.utils import comm
 from detectron2.utils.events import get_event_storage
 
 from ...assignment import IGNORED, assignment_stats
-from ...losses import atss_losses
+from ...losses import ap_loss, atss_losses
 from ..head import REGRESSION_TYPES, ATSSHead, build_atss_head
 from ..sample_selection import SampleSelectionParams, build_sample_selection
 
 __all__ = ["ATSS"]
+
+CLS_LOSSES = ("focal", "ap")
 
 
 def _all_reduce_mean(x: Tensor) -> Tensor:
@@ -62,6 +64,8 @@ class ATSS(DenseDetector):
         focal_loss_alpha: float = 0.25,
         focal_loss_gamma: float = 2.0,
         reg_loss_weight: float = 2.0,
+        cls_loss: str = "focal",
+        ap_loss_delta: float = 1.0,
         test_score_thresh: float = 0.05,
         test_topk_candidates: int = 1000,
         test_nms_thresh: float = 0.6,
@@ -87,6 +91,9 @@ class ATSS(DenseDetector):
                 anchor centre normalised by the stride), Table 2.
             bbox_reg_weights: weights of the box coder of "box" regression.
             focal_loss_alpha, focal_loss_gamma, reg_loss_weight: loss parameters.
+            cls_loss: classification loss, "focal" (the paper's) or "ap" (AP-Loss,
+                :func:`atss.losses.ap_loss`, ranking the items of this worker's images together).
+            ap_loss_delta: width of AP-Loss' interpolated step, in logits (official 1.0).
             test_score_thresh: minimum class probability of a candidate at inference.
             test_topk_candidates: candidates kept per level before NMS.
             test_nms_thresh: IoU threshold of the class-wise NMS.
@@ -148,6 +155,10 @@ class ATSS(DenseDetector):
         self.focal_loss_alpha = focal_loss_alpha
         self.focal_loss_gamma = focal_loss_gamma
         self.reg_loss_weight = reg_loss_weight
+        if cls_loss not in CLS_LOSSES:
+            raise ValueError(f"cls_loss must be one of {CLS_LOSSES}, got {cls_loss!r}")
+        self.cls_loss = cls_loss
+        self.ap_loss_delta = ap_loss_delta
 
         self.test_score_thresh = test_score_thresh
         self.test_topk_candidates = test_topk_candidates
@@ -178,6 +189,8 @@ class ATSS(DenseDetector):
             "focal_loss_alpha": c.FOCAL_LOSS_ALPHA,
             "focal_loss_gamma": c.FOCAL_LOSS_GAMMA,
             "reg_loss_weight": c.REG_LOSS_WEIGHT,
+            "cls_loss": c.CLS_LOSS,
+            "ap_loss_delta": c.AP_LOSS_DELTA,
             "test_score_thresh": c.SCORE_THRESH_TEST,
             "test_topk_candidates": c.TOPK_CANDIDATES_TEST,
             "test_nms_thresh": c.NMS_THRESH_TEST,
@@ -284,8 +297,9 @@ class ATSS(DenseDetector):
         pred_boxes = self.box2box_transform.apply_deltas(
             cat(pred_deltas, dim=1)[positives], pos_reg_anchors
         )
-        return atss_losses(
-            cat(pred_logits, dim=1),
+        pred_logits = cat(pred_logits, dim=1)
+        losses = atss_losses(
+            pred_logits,
             cat(pred_centerness, dim=1).squeeze(dim=2),
             pred_boxes,
             gt_labels,
@@ -296,6 +310,11 @@ class ATSS(DenseDetector):
             reg_loss_weight=self.reg_loss_weight,
             reduce_mean=_all_reduce_mean,
         )
+        if self.cls_loss == "ap":
+            # AP-Loss replaces the classification loss only, with weight 1 (official train.py);
+            # each worker ranks its own images, as the official DataParallel replicas do.
+            losses["loss_cls"] = ap_loss(pred_logits, gt_labels, delta=self.ap_loss_delta)
+        return losses
 
     def forward_inference(
         self, images: ImageList, features: List[Tensor], predictions: List[List[Tensor]]
