@@ -1,7 +1,7 @@
 """
 AP-Loss (Chen et al., "Towards Accurate One-Stage Object Detection with AP-Loss", CVPR 2019):
 classification as ranking, optimised by the error-driven update of the official code
-(cccorn/AP-loss, lib/model/aploss.py), computed exactly in O((P + N) log(P + N)) time and
+(cccorn/AP-loss, lib/model/aploss.py), computed exactly in O((P + N) log P) time and
 O(P + N) memory instead of the official loop's O(P (P + N)) time.
 
 Derivation in short. Items are (anchor, class) pairs; s is the raw logit; i runs over the P
@@ -14,21 +14,24 @@ make the "1 +" of the paper, authors' issue #2), rank-(i) = sum_{j in N} H(s_j -
 prec(i) = rank+(i) / (rank+(i) + rank-(i)). H is 0 below -delta, 1 above delta and linear in
 between, so for any set of values v and any centre c
 
-    sum_v H(v - c) = #{v > c + delta} + sum_{|v - c| <= delta} (v - c + delta) / (2 delta),
+    sum_v H(v - c) = #{v >= c + delta} + sum_{c - delta <= v < c + delta} (v - c + delta) / 2delta,
 
-a count and a sum over a window: with the centres sorted, ``searchsorted`` puts every value in
-its bucket once, and suffix sums of the bucket counts and sums give every centre's total. Both
-ranks follow for all positives at once. Interpolation (official: positives in ascending score, a
-running maximum of precision) is ``cummax`` over the sorted positives. The official gradients are
+a count and a sum over a window. Merge the 2P breakpoints s_i -+ delta of the sorted positives
+and sort them: one ``searchsorted`` per item gives its bucket, and since "s_i + delta <= v" and
+"s_i - delta <= v" are monotone in i, the bucket says for which positives H is 1, linear or 0.
+Per-bucket counts and sums (``bincount``) summed beyond each breakpoint (suffix ``cumsum``) give
+rank+ and rank- of all positives at once. Interpolation (official: positives in ascending score,
+a running maximum of precision) is ``cummax`` over the sorted positives. The official gradients
+are
 
     positive i:  -(1 - prec_interp(i)) / P
     negative j:  (1 / P) sum_i w_i H(s_j - s_i),  w_i = (1 - prec_interp(i)) / rank-(i),
 
 since the primary terms L_ij = H(s_j - s_i) / rank(i), rescaled by (1 - prec_interp(i)) /
-(1 - prec(i)) when interpolated, equal w_i H(s_j - s_i). As a function of s_i, H(s_j - s_i) is
-1 below s_j - delta and linear up to s_j + delta, so every negative's sum is again a searchsorted
-position in the sorted positives and prefix sums of w and w * s. Everything is done in float64
-so that sums over ten million items keep the official float32 loop's precision or better.
+(1 - prec(i)) when interpolated, equal w_i H(s_j - s_i); every negative's sum is read from
+per-bucket tables of prefix sums of w and w * s over the sorted positives. Time is
+O((P + N) log P), memory O(P + N); only the positives are sorted. Sums are taken in float64, so
+that sums over ten million items keep the official float32 loop's precision or better.
 """
 from typing import Tuple
 import torch
@@ -37,84 +40,98 @@ from torch import Tensor
 __all__ = ["ap_loss"]
 
 
-def _sum_step(values: Tensor, centers: Tensor, delta: float) -> Tensor:
+class _StepGrid:
     """
-    sum_v H(v - c) for every centre c, in O((V + C) log C).
-
-    Args:
-        values: (V,) float64, any order.
-        centers: (C,) float64, ascending.
-
-    Returns:
-        (C,) float64.
+    The 2P breakpoints s_i -+ delta of the steps H(v - s_i) of the sorted positives s_i, merged
+    and sorted. One ``searchsorted`` of a value v in them (its bucket k = #{breakpoints <= v})
+    tells for every positive whether H(v - s_i) is 1 (s_i + delta <= v), linear
+    ((v - s_i + delta) / (2 delta), for s_i - delta <= v < s_i + delta) or 0, because both
+    conditions are monotone in i: H is 1 for i < below[k] and linear for below[k] <= i < upto[k].
     """
-    num = len(centers)
 
-    def suffix_count_and_sum(bounds: Tensor, right: bool) -> Tuple[Tensor, Tensor]:
-        # #{v >= b} (right=True) or #{v > b} (right=False) and the sum of those v, for each bound.
-        bucket = torch.searchsorted(bounds, values, right=right)  # number of bounds below v
-        counts = torch.bincount(bucket, minlength=num + 1).to(values.dtype)
-        sums = torch.bincount(bucket, weights=values, minlength=num + 1)
-        # A value in bucket b is beyond bounds[0..b-1]: suffix sums from bucket c + 1 on.
-        return (
-            counts.flip(0).cumsum(0).flip(0)[1:],
-            sums.flip(0).cumsum(0).flip(0)[1:],
-        )
+    def __init__(self, sorted_pos: Tensor, delta: float):
+        num = len(sorted_pos)
+        self.sorted_pos = sorted_pos
+        self.delta = delta
+        bounds, order = torch.cat([sorted_pos - delta, sorted_pos + delta]).sort(stable=True)
+        self.bounds = bounds
+        is_lower = order < num
+        zero = order.new_zeros(1)
+        self.upto = torch.cat([zero, is_lower.cumsum(0)])  # #{s_i - delta <= v}, (2P + 1,)
+        self.below = torch.cat([zero, (~is_lower).cumsum(0)])  # #{s_i + delta <= v}
+        # Position of each breakpoint in ``bounds``: the bucket k of v passes positive i's
+        # lower (upper) breakpoint iff k > that position.
+        position = torch.empty_like(order)
+        position[order] = torch.arange(2 * num, device=order.device)
+        self.lower_pos, self.upper_pos = position[:num], position[num:]
 
-    count_lo, sum_lo = suffix_count_and_sum(centers - delta, right=True)  # v >= c - delta
-    count_hi, sum_hi = suffix_count_and_sum(centers + delta, right=False)  # v > c + delta
-    window_count = count_lo - count_hi
-    window_sum = sum_lo - sum_hi
-    return count_hi + (window_sum - window_count * (centers - delta)) / (2 * delta)
+    def bucket(self, values: Tensor) -> Tensor:
+        return torch.searchsorted(self.bounds, values, right=True)
 
+    def sum_step(self, values: Tensor, bucket: Tensor) -> Tensor:
+        """
+        sum_v H(v - s_i) for every positive i: counts and sums of the values per bucket, summed
+        over the buckets beyond each breakpoint. O(V + P).
 
-def _negative_weights(
-    sorted_pos: Tensor, weights: Tensor, negatives: Tensor, delta: float
-) -> Tensor:
-    """
-    sum_i w_i H(s_j - s_i) for every negative j, in O((N + P) log P).
+        Returns:
+            (P,) float64.
+        """
+        size = len(self.bounds) + 1
+        counts = torch.bincount(bucket, minlength=size).to(values.dtype)
+        sums = torch.bincount(bucket, weights=values, minlength=size)
+        counts_beyond = counts.flip(0).cumsum(0).flip(0)  # [k]: values in buckets >= k
+        sums_beyond = sums.flip(0).cumsum(0).flip(0)
+        full_count = counts_beyond[self.upper_pos + 1]
+        window_count = counts_beyond[self.lower_pos + 1] - full_count
+        window_sum = sums_beyond[self.lower_pos + 1] - sums_beyond[self.upper_pos + 1]
+        delta = self.delta
+        return full_count + (window_sum - window_count * (self.sorted_pos - delta)) / (2 * delta)
 
-    Args:
-        sorted_pos: (P,) float64 positive scores, ascending.
-        weights: (P,) float64 weights w_i in the same order.
-        negatives: (N,) float64 negative scores.
+    def weighted_step(self, values: Tensor, bucket: Tensor, weights: Tensor) -> Tensor:
+        """
+        sum_i w_i H(v - s_i) for every value v, from per-bucket tables of prefix sums of w and
+        w * s over the sorted positives. O(V + P).
 
-    Returns:
-        (N,) float64.
-    """
-    zero = weights.new_zeros(1)
-    cum_w = torch.cat([zero, weights.cumsum(0)])
-    cum_ws = torch.cat([zero, (weights * sorted_pos).cumsum(0)])
-    below = torch.searchsorted(sorted_pos, negatives - delta)  # s_i < s_j - delta: H = 1
-    upto = torch.searchsorted(sorted_pos, negatives + delta, right=True)  # s_i <= s_j + delta
-    window_w = cum_w[upto] - cum_w[below]
-    window_ws = cum_ws[upto] - cum_ws[below]
-    return cum_w[below] + ((negatives + delta) * window_w - window_ws) / (2 * delta)
+        Args:
+            weights: (P,) float64 w_i in the order of the sorted positives.
+
+        Returns:
+            (V,) float64.
+        """
+        zero = weights.new_zeros(1)
+        cum_w = torch.cat([zero, weights.cumsum(0)])
+        cum_ws = torch.cat([zero, (weights * self.sorted_pos).cumsum(0)])
+        full_w = cum_w[self.below]
+        window_w = (cum_w[self.upto] - full_w)[bucket]
+        window_ws = (cum_ws[self.upto] - cum_ws[self.below])[bucket]
+        delta = self.delta
+        return full_w[bucket] + ((values + delta) * window_w - window_ws) / (2 * delta)
 
 
 def _loss_and_grad(pred_logits: Tensor, gt_labels: Tensor, delta: float) -> Tuple[Tensor, Tensor]:
     num_classes = pred_logits.shape[-1]
-    scores = pred_logits.detach().reshape(-1, num_classes).to(torch.float64)
+    logits = pred_logits.detach().reshape(-1, num_classes)
     labels = gt_labels.reshape(-1)
     valid = labels >= 0
-    is_pos = torch.zeros_like(scores, dtype=torch.bool)
+    is_pos = torch.zeros_like(logits, dtype=torch.bool)
     pos_anchor = valid & (labels < num_classes)
     is_pos[pos_anchor, labels[pos_anchor]] = True
-    is_neg = valid[:, None] & ~is_pos
 
-    grad = torch.zeros_like(scores)
-    pos_scores = scores[is_pos]
+    grad = torch.zeros_like(logits)
+    pos_scores = logits[is_pos].double()
     num_pos = len(pos_scores)
     if num_pos == 0:  # official: no positive, loss 0 and no gradient
-        return scores.new_zeros(()), grad.reshape(pred_logits.shape)
+        return logits.new_zeros(()), grad.reshape(pred_logits.shape)
     # Negatives below min(positives) - delta have H = 0 against every positive (official pruning):
     # they cost nothing and get a zero gradient.
-    is_neg &= scores >= pos_scores.min() - delta
-    neg_scores = scores[is_neg]
+    is_neg = valid[:, None] & ~is_pos & (logits >= pos_scores.min() - delta)
+    neg_scores = logits[is_neg].double()
 
-    sorted_pos, order = pos_scores.sort()
-    rank_pos = 0.5 + _sum_step(sorted_pos, sorted_pos, delta)
-    rank_neg = _sum_step(neg_scores, sorted_pos, delta)
+    sorted_pos, pos_order = pos_scores.sort()
+    grid = _StepGrid(sorted_pos, delta)
+    neg_bucket = grid.bucket(neg_scores)
+    rank_pos = 0.5 + grid.sum_step(sorted_pos, grid.bucket(sorted_pos))
+    rank_neg = grid.sum_step(neg_scores, neg_bucket)
     prec = rank_pos / (rank_pos + rank_neg)
     # Interpolated AP (official): each positive takes the best precision of the positives
     # scored at or below it, i.e. a running maximum in ascending score.
@@ -122,10 +139,10 @@ def _loss_and_grad(pred_logits: Tensor, gt_labels: Tensor, delta: float) -> Tupl
     # With rank-(i) = 0 the positive has no primary term (and prec = 1, so error = 0).
     weights = torch.where(rank_neg > 0, error / rank_neg.clamp(min=1e-300), 0.0)
 
-    pos_grad = torch.empty_like(error)
-    pos_grad[order] = -error
-    grad[is_pos] = pos_grad / num_pos
-    grad[is_neg] = _negative_weights(sorted_pos, weights, neg_scores, delta) / num_pos
+    pos_grad = logits.new_empty(num_pos)
+    pos_grad[pos_order] = (-error / num_pos).to(grad.dtype)
+    grad[is_pos] = pos_grad
+    grad[is_neg] = (grid.weighted_step(neg_scores, neg_bucket, weights) / num_pos).to(grad.dtype)
     return error.mean(), grad.reshape(pred_logits.shape)
 
 
@@ -135,7 +152,7 @@ class _APLoss(torch.autograd.Function):
     @staticmethod
     def forward(ctx, pred_logits: Tensor, gt_labels: Tensor, delta: float) -> Tensor:
         loss, grad = _loss_and_grad(pred_logits, gt_labels, delta)
-        ctx.save_for_backward(grad.to(pred_logits.dtype))
+        ctx.save_for_backward(grad)
         return loss.to(pred_logits.dtype)
 
     @staticmethod
