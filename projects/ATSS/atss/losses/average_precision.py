@@ -66,7 +66,7 @@ class _StepGrid:
         self.lower_pos, self.upper_pos = position[:num], position[num:]
 
     def bucket(self, values: Tensor) -> Tensor:
-        return torch.searchsorted(self.bounds, values, right=True)
+        return torch.searchsorted(self.bounds, values, right=True, out_int32=True)
 
     def sum_step(self, values: Tensor, bucket: Tensor) -> Tensor:
         """
@@ -102,10 +102,10 @@ class _StepGrid:
         cum_w = torch.cat([zero, weights.cumsum(0)])
         cum_ws = torch.cat([zero, (weights * self.sorted_pos).cumsum(0)])
         full_w = cum_w[self.below]
-        window_w = (cum_w[self.upto] - full_w)[bucket]
-        window_ws = (cum_ws[self.upto] - cum_ws[self.below])[bucket]
-        delta = self.delta
-        return full_w[bucket] + ((values + delta) * window_w - window_ws) / (2 * delta)
+        # In place: a few (V,) temporaries at most.
+        out = (values + self.delta).mul_((cum_w[self.upto] - full_w)[bucket])
+        out.sub_((cum_ws[self.upto] - cum_ws[self.below])[bucket]).div_(2 * self.delta)
+        return out.add_(full_w[bucket])
 
 
 def _loss_and_grad(pred_logits: Tensor, gt_labels: Tensor, delta: float) -> Tuple[Tensor, Tensor]:
@@ -142,7 +142,7 @@ def _loss_and_grad(pred_logits: Tensor, gt_labels: Tensor, delta: float) -> Tupl
     pos_grad = logits.new_empty(num_pos)
     pos_grad[pos_order] = (-error / num_pos).to(grad.dtype)
     grad[is_pos] = pos_grad
-    grad[is_neg] = (grid.weighted_step(neg_scores, neg_bucket, weights) / num_pos).to(grad.dtype)
+    grad[is_neg] = grid.weighted_step(neg_scores, neg_bucket, weights).div_(num_pos).to(grad.dtype)
     return error.mean(), grad.reshape(pred_logits.shape)
 
 
