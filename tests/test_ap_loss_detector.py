@@ -59,7 +59,7 @@ def test_detector_trains_with_finite_losses_under_ap_loss(assigner):
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
-def test_classification_gradient_is_the_ap_loss_of_the_batch_logits():
+def test_classification_loss_is_one_ap_loss_over_the_whole_batch():
     torch.manual_seed(0)
     model = tiny_atss(cls_loss="ap")
     model.train()
@@ -121,3 +121,14 @@ def test_shapes_config_differs_from_the_focal_one_only_by_the_loss():
     assert LazyConfig.to_py(ap.model) == LazyConfig.to_py(focal.model)
     assert ap.train.max_iter == focal.train.max_iter
     assert LazyConfig.to_py(ap.optimizer) == LazyConfig.to_py(focal.optimizer)
+
+
+def test_official_setting_config_is_retinanet_with_ap_loss():
+    cfg = LazyConfig.load(str(CONFIGS / "APLoss" / "aploss_retinanet_R_50_FPN_1x.py"))
+    model = cfg.model
+    assert model.cls_loss == "ap" and model.ap_loss_delta == 1.0
+    assert model.assigner == "max_iou" and tuple(model.iou_thresholds) == (0.4, 0.5)
+    assert model.allow_low_quality_matches and not model.require_center_in_gt
+    assert model.head.num_anchors == 9 and model.anchor_generator.scales_per_octave == 3
+    assert model.box_loss == "smooth_l1" and model.smooth_l1_beta == 1.0
+    assert cfg.optimizer.lr == 0.001
