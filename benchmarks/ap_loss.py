@@ -7,8 +7,8 @@ the sorted step breakpoints of the positives, bincount and prefix sums, O((P + N
 positives, then one vector pass over all positives and all kept negatives per positive,
 O(P (P + N'))), for P in {100, 1000, 5000} positive items and N in {1e5, 1e6, 1e7} negative items.
 
-Inputs (float32, as in training): one image of R anchors and K = 100 classes with R * K = P + N;
-P anchors are positive (one positive item and 99 negative items each), the others background.
+Inputs (float32, as in training): one image of R anchors and K = 20 classes with R * K = P + N;
+P anchors are positive (one positive item and 19 negative items each), the others background.
 Logits are drawn as at the start of training, where the official pruning removes almost nothing:
 negatives N(-4.6, 1), positives N(-3.6, 1), rounded to multiples of 1/256 so that ties occur.
 
@@ -35,7 +35,7 @@ import torch
 
 from atss.losses import ap_loss
 
-NUM_CLASSES = 100
+NUM_CLASSES = 20
 
 
 def official_ap_loss(
