@@ -50,6 +50,11 @@ def add_atss_config(cfg):
     cfg.MODEL.ATSS.FOCAL_LOSS_GAMMA = 2.0
     cfg.MODEL.ATSS.REG_LOSS_WEIGHT = 2.0
 
+    # Classification loss: "focal" (the paper's) or "ap" (AP-Loss, Chen et al., CVPR 2019) with
+    # the width of its interpolated step in logits (official 1.0).
+    cfg.MODEL.ATSS.CLS_LOSS = "focal"
+    cfg.MODEL.ATSS.AP_LOSS_DELTA = 1.0
+
     # Inference (Section 3.1).
     cfg.MODEL.ATSS.SCORE_THRESH_TEST = 0.05
     cfg.MODEL.ATSS.TOPK_CANDIDATES_TEST = 1000

@@ -15,9 +15,12 @@ from fvcore.nn import giou_loss, sigmoid_focal_loss, smooth_l1_loss
 from torch import Tensor
 from torch.nn import functional as F
 
-__all__ = ["BOX_LOSSES", "centerness_targets", "atss_losses"]
+from .average_precision import ap_loss
+
+__all__ = ["BOX_LOSSES", "CLS_LOSSES", "centerness_targets", "atss_losses"]
 
 BOX_LOSSES = ("giou", "smooth_l1")
+CLS_LOSSES = ("focal", "ap")
 
 
 def centerness_targets(anchor_centers: Tensor, gt_boxes: Tensor) -> Tensor:
@@ -61,6 +64,8 @@ def atss_losses(
     pred_deltas: Optional[Tensor] = None,
     gt_deltas: Optional[Tensor] = None,
     smooth_l1_beta: float = 0.11,
+    cls_loss: str = "focal",
+    ap_loss_delta: float = 1.0,
     reduce_mean: Callable[[Tensor], Tensor] = _identity,
 ) -> Dict[str, Tensor]:
     """
@@ -75,6 +80,9 @@ def atss_losses(
         anchor_centers: (P, 2) centre of each positive anchor.
         box_loss: "giou" on ``pred_boxes`` or "smooth_l1" on ``pred_deltas`` against
             ``gt_deltas`` (both (P, 4), the box coder's encoding), with ``smooth_l1_beta``.
+        cls_loss: "focal" or "ap" (:func:`atss.losses.ap_loss` with ``ap_loss_delta``, weight 1
+            as the official AP-Loss code, ranking the items of this worker's images together as
+            its DataParallel replicas do).
         reduce_mean: averages a scalar tensor over workers (identity on one worker).
 
     Returns:
@@ -82,6 +90,8 @@ def atss_losses(
     """
     if box_loss not in BOX_LOSSES:
         raise ValueError(f"box_loss must be one of {BOX_LOSSES}, got {box_loss!r}")
+    if cls_loss not in CLS_LOSSES:
+        raise ValueError(f"cls_loss must be one of {CLS_LOSSES}, got {cls_loss!r}")
     if box_loss == "smooth_l1" and (pred_deltas is None or gt_deltas is None):
         raise ValueError("box_loss 'smooth_l1' needs pred_deltas and gt_deltas")
     num_classes = pred_logits.shape[-1]
@@ -89,16 +99,18 @@ def atss_losses(
     valid = gt_labels >= 0
     num_pos = reduce_mean(positives.sum().to(pred_logits.dtype)).clamp(min=1.0)
 
-    targets = F.one_hot(gt_labels[valid], num_classes + 1)[:, :num_classes]
-    loss_cls = sigmoid_focal_loss(
-        pred_logits[valid],
-        targets.to(pred_logits.dtype),
-        alpha=focal_loss_alpha,
-        gamma=focal_loss_gamma,
-        reduction="sum",
-    )
-
-    losses = {"loss_cls": loss_cls / num_pos}
+    if cls_loss == "ap":
+        losses = {"loss_cls": ap_loss(pred_logits, gt_labels, delta=ap_loss_delta)}
+    else:
+        targets = F.one_hot(gt_labels[valid], num_classes + 1)[:, :num_classes]
+        loss_cls = sigmoid_focal_loss(
+            pred_logits[valid],
+            targets.to(pred_logits.dtype),
+            alpha=focal_loss_alpha,
+            gamma=focal_loss_gamma,
+            reduction="sum",
+        )
+        losses = {"loss_cls": loss_cls / num_pos}
     use_centerness = pred_centerness is not None
     ctr_targets = centerness_targets(anchor_centers, gt_boxes) if use_centerness else None
     if box_loss == "smooth_l1":

@@ -15,7 +15,7 @@ from detectron2.utils import comm
 from detectron2.utils.events import get_event_storage
 
 from ...assignment import IGNORED, assignment_stats
-from ...losses import BOX_LOSSES, atss_losses
+from ...losses import BOX_LOSSES, CLS_LOSSES, atss_losses
 from ..head import REGRESSION_TYPES, ATSSHead, build_atss_head
 from ..sample_selection import SampleSelectionParams, build_sample_selection
 from .unmatched import log_objects_without_positives
@@ -67,6 +67,8 @@ class ATSS(DenseDetector):
         box_loss: str = "giou",
         smooth_l1_beta: float = 0.11,
         use_centerness: bool = True,
+        cls_loss: str = "focal",
+        ap_loss_delta: float = 1.0,
         test_score_thresh: float = 0.05,
         test_topk_candidates: int = 1000,
         test_nms_thresh: float = 0.6,
@@ -101,6 +103,9 @@ class ATSS(DenseDetector):
                 deltas with beta ``smooth_l1_beta`` (Table 1).
             use_centerness: train and score with the head's centerness (Table 1); must match the
                 head. Without it, scores at inference are the class probabilities.
+            cls_loss: classification loss, "focal" (the paper's) or "ap" (AP-Loss,
+                :func:`atss.losses.ap_loss`, ranking the items of this worker's images together).
+            ap_loss_delta: width of AP-Loss' interpolated step, in logits (official 1.0).
             test_score_thresh: minimum class probability of a candidate at inference.
             test_topk_candidates: candidates kept per level before NMS.
             test_nms_thresh: IoU threshold of the class-wise NMS.
@@ -134,6 +139,8 @@ class ATSS(DenseDetector):
             )
         if box_loss not in BOX_LOSSES:
             raise ValueError(f"box_loss must be one of {BOX_LOSSES}, got {box_loss!r}")
+        if cls_loss not in CLS_LOSSES:
+            raise ValueError(f"cls_loss must be one of {CLS_LOSSES}, got {cls_loss!r}")
         if regression_type == "point" and any(n != 1 for n in anchor_generator.num_cell_anchors):
             raise ValueError("regression_type 'point' needs one anchor per location")
 
@@ -172,6 +179,8 @@ class ATSS(DenseDetector):
         self.box_loss = box_loss
         self.smooth_l1_beta = smooth_l1_beta
         self.use_centerness = use_centerness
+        self.cls_loss = cls_loss
+        self.ap_loss_delta = ap_loss_delta
 
         self.test_score_thresh = test_score_thresh
         self.test_topk_candidates = test_topk_candidates
@@ -206,6 +215,8 @@ class ATSS(DenseDetector):
             "box_loss": c.BOX_LOSS,
             "smooth_l1_beta": c.SMOOTH_L1_BETA,
             "use_centerness": c.USE_CENTERNESS,
+            "cls_loss": c.CLS_LOSS,
+            "ap_loss_delta": c.AP_LOSS_DELTA,
             "test_score_thresh": c.SCORE_THRESH_TEST,
             "test_topk_candidates": c.TOPK_CANDIDATES_TEST,
             "test_nms_thresh": c.NMS_THRESH_TEST,
@@ -340,6 +351,8 @@ class ATSS(DenseDetector):
             reg_loss_weight=self.reg_loss_weight,
             box_loss=self.box_loss,
             smooth_l1_beta=self.smooth_l1_beta,
+            cls_loss=self.cls_loss,
+            ap_loss_delta=self.ap_loss_delta,
             reduce_mean=_all_reduce_mean,
             **box_loss_inputs,
         )
