@@ -22,6 +22,8 @@ _DETECTRON2_NAMES = {
     "ATSS": "modeling",
     "ATSSAnchorGenerator": "modeling",
     "ATSSHead": "modeling",
+    "ATSSDatasetMapperTTA": "modeling",
+    "ATSSWithTTA": "modeling",
     "add_atss_config": "config",
 }
 
@@ -34,6 +36,7 @@ else:
     from . import data, modeling
     from .config import add_atss_config
     from .modeling import ATSS, ATSSAnchorGenerator, ATSSHead
+    from .modeling import ATSSDatasetMapperTTA, ATSSWithTTA
 
 
 def __getattr__(name: str):
