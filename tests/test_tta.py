@@ -157,9 +157,9 @@ def test_soft_vote_merge_votes_the_final_detections_of_each_pass():
     assert torch.allclose(instances.scores, torch.tensor([0.9, 0.9 * (1 - 1 / 1.21)]))
 
 
-def test_passes_follow_the_scales_each_then_its_flip():
+def test_passes_follow_the_scales_each_then_its_flip_size_0_keeping_the_image():
     tta_mapper = ATSSDatasetMapperTTA(
-        min_sizes=[40, 80], max_sizes=[1000, 100], flip=True, size_ranges=[[0, 10], [5, 20]]
+        min_sizes=[0, 80], max_sizes=[1000, 100], flip=True, size_ranges=[[0, 10], [5, 20]]
     )
     image = torch.zeros(3, 40, 60, dtype=torch.uint8)
     passes = tta_mapper({"image": image, "height": 40, "width": 60})

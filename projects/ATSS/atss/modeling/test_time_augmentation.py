@@ -50,7 +50,8 @@ class ATSSDatasetMapperTTA:
     ):
         """
         Args:
-            min_sizes: shorter side of each scale.
+            min_sizes: shorter side of each scale; 0 keeps the image as it is (detectron2's
+                ``ResizeShortestEdge``).
             max_sizes: longest longer side of each scale (official: 1333 below 800, else 3000).
             flip: also run each scale flipped horizontally.
             size_ranges: per scale, the open interval (lo, hi) of sqrt(area) of the detections it
