@@ -10,6 +10,9 @@ Train and evaluate ATSS with detectron2, from a LazyConfig (``.py``) or a YAML c
     python train_net.py --config-file ... --resume
     # Evaluate a checkpoint (or, with --resume, the last one of the output directory):
     python train_net.py --config-file ... --eval-only train.init_checkpoint=/path/to/model.pth
+    # ... with the multi-scale and flip test (test.aug / TEST.AUG), beside the plain test:
+    python train_net.py --config-file configs/ATSS/atss_dcnv2_X_101_64x4d_FPN_2x_tta.py \
+        --eval-only --compare-plain train.init_checkpoint=/path/to/model.pth
 
 Overrides follow the config file: ``key=value`` for LazyConfigs (``train.max_iter=1000``),
 ``KEY VALUE`` pairs for YAML (``SOLVER.MAX_ITER 1000``); a LazyConfig override must have the type
@@ -30,10 +33,17 @@ import os
 # measured); waiting passively cost about 7% on idle cores.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import copy  # noqa: E402
 import logging  # noqa: E402
+import time  # noqa: E402
 import weakref  # noqa: E402
+from collections import OrderedDict  # noqa: E402
+from typing import Callable, Dict, Tuple  # noqa: E402
+import torch  # noqa: E402
 from fvcore.nn.precise_bn import get_bn_modules  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
+from tabulate import tabulate  # noqa: E402
+from torch import nn  # noqa: E402
 
 from detectron2.config import LazyConfig, get_cfg, instantiate  # noqa: E402
 from detectron2.data import (  # noqa: E402
@@ -82,6 +92,7 @@ from atss.engine.data_setup import (  # noqa: E402
     dataset_names,
     preflight_datasets,
 )
+from atss.modeling import ATSSDatasetMapperTTA, ATSSWithTTA  # noqa: E402
 
 logger = logging.getLogger("detectron2")
 
@@ -133,6 +144,85 @@ def _check_classes(cfg, loader_cfg) -> None:
     names = OmegaConf.select(loader_cfg, "dataset.names", default=None)
     if num_classes is not None and names is not None:
         check_dataset_classes([names] if isinstance(names, str) else names, num_classes)
+
+
+# ------------------------------------------------------------------------------------------------
+# Test-time augmentation (atss.ATSSWithTTA), both routes
+# ------------------------------------------------------------------------------------------------
+class _ForwardTimer(nn.Module):
+    """Wraps a model and adds up the seconds it spends per image."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.seconds = 0.0
+        self.images = 0
+
+    def forward(self, batched_inputs):
+        start = time.perf_counter()
+        outputs = self.model(batched_inputs)
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self.seconds += time.perf_counter() - start
+        self.images += len(batched_inputs)
+        return outputs
+
+
+def _timed_test(test: Callable[[nn.Module], dict], model: nn.Module) -> Tuple[dict, float]:
+    """Results of ``test(model)`` and the model's seconds per image."""
+    timer = _ForwardTimer(model)
+    results = test(timer)
+    return results, timer.seconds / max(timer.images, 1)
+
+
+def test_with_tta(
+    test: Callable[[nn.Module, bool], dict], model: nn.Module, tta: nn.Module, compare_plain: bool
+) -> dict:
+    """
+    Evaluates ``tta`` (and, with ``compare_plain``, ``model``) by ``test(model, is_tta)`` and
+    prints the bbox AP and seconds per image of each side by side. The TTA results come under
+    "<task>_TTA" keys, as detectron2's tools/train_net.py names them.
+    """
+    runs: Dict[str, Tuple[dict, float]] = OrderedDict()
+    if compare_plain:
+        runs["plain"] = _timed_test(lambda m: test(m, False), model)
+    runs[f"TTA ({tta.merge})"] = _timed_test(lambda m: test(m, True), tta)
+    if comm.is_main_process():
+        metrics = ["AP", "AP50", "AP75", "APs", "APm", "APl"]
+        rows = [
+            [m] + [f"{r.get('bbox', {}).get(m, float('nan')):.2f}" for r, _ in runs.values()]
+            for m in metrics
+        ]
+        rows.append(["s / image"] + [f"{t:.3f}" for _, t in runs.values()])
+        logger.info(
+            "Plain and test-time augmented evaluation:\n"
+            + tabulate(rows, headers=["bbox"] + list(runs), tablefmt="pipe")
+        )
+    results = OrderedDict((k + "_TTA", v) for k, v in runs[f"TTA ({tta.merge})"][0].items())
+    if compare_plain:
+        results.update(runs["plain"][0])
+    return results
+
+
+TTA_KEYS = ("min_sizes", "max_sizes", "flip", "size_ranges", "merge", "vote_iou")
+
+
+def lazy_tta_model(cfg, model: nn.Module) -> ATSSWithTTA:
+    """``ATSSWithTTA`` from the LazyConfig's ``test.aug`` (defaults: configs/common/test.py)."""
+    aug = cfg.test.aug
+    missing = [k for k in TTA_KEYS if k not in aug]
+    if missing:
+        raise KeyError(
+            f"test.aug lacks {missing}: a config with test-time augmentation starts from "
+            "`from ..common.test import test` (configs/common/test.py)"
+        )
+    mapper = ATSSDatasetMapperTTA(
+        min_sizes=aug.min_sizes,
+        max_sizes=aug.max_sizes,
+        flip=aug.flip,
+        size_ranges=aug.size_ranges,
+    )
+    return ATSSWithTTA(model, mapper, merge=aug.merge, vote_iou=aug.vote_iou)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -241,6 +331,17 @@ def lazy_main(args):
         checkpointer = ResilientCheckpointer(model, cfg.train.output_dir)
         checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=args.resume)
         check_eval_weights(args, checkpointer, "train.init_checkpoint")
+        if OmegaConf.select(cfg, "test.aug.enabled", default=False):
+            # The passes are made from the dataset's image (official), not from the test input.
+            tta_cfg = copy.deepcopy(cfg)
+            if OmegaConf.select(tta_cfg, "dataloader.test.mapper.augmentations") is not None:
+                tta_cfg.dataloader.test.mapper.augmentations = []
+            return test_with_tta(
+                lambda m, is_tta: lazy_do_test(tta_cfg if is_tta else cfg, m),
+                model,
+                lazy_tta_model(cfg, model),
+                args.compare_plain,
+            )
         return lazy_do_test(cfg, model)
     lazy_do_train(args, cfg)
 
@@ -331,7 +432,20 @@ def yaml_main(args):
         checkpointer = ResilientCheckpointer(model, save_dir=cfg.OUTPUT_DIR)
         checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
         check_eval_weights(args, checkpointer, "MODEL.WEIGHTS")
-        results = Trainer.test(cfg, model)
+        if cfg.TEST.AUG.ENABLED:
+            # The passes are made from the dataset's image (official): MIN_SIZE_TEST 0 makes
+            # detectron2's test mapper keep it as it is.
+            tta_cfg = cfg.clone()
+            tta_cfg.defrost()
+            tta_cfg.INPUT.MIN_SIZE_TEST = 0
+            results = test_with_tta(
+                lambda m, is_tta: Trainer.test(tta_cfg if is_tta else cfg, m),
+                model,
+                ATSSWithTTA(cfg, model),
+                args.compare_plain,
+            )
+        else:
+            results = Trainer.test(cfg, model)
         if comm.is_main_process():
             verify_results(cfg, results)
         return results
@@ -353,6 +467,12 @@ def argument_parser():
         action="store_true",
         help="with --eval-only, evaluate even when no checkpoint, or one providing less than 90%% "
         "of the model's weights, was loaded (random weights)",
+    )
+    parser.add_argument(
+        "--compare-plain",
+        action="store_true",
+        help="with test-time augmentation (test.aug.enabled / TEST.AUG.ENABLED), also evaluate "
+        "without it and print both side by side",
     )
     return parser
 

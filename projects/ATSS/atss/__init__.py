@@ -5,12 +5,15 @@ ATSS (Adaptive Training Sample Selection, CVPR 2020) for Detectron2.
 ``ATSSHead``, the sample-selection rules, the ResNet-FPN backbone and the shapes datasets with
 detectron2's registries.
 
-The pure-torch modules (``atss.assignment``, ``atss.anchor_grid``, ``atss.losses``) never import
-detectron2 and work without it. Without detectron2, ``import atss`` still succeeds and the names
-that need it (``atss.ATSS``, ``atss.add_atss_config``, ...) raise an ImportError that links the
-install guide on first use.
+The pure-torch modules (``atss.assignment``, ``atss.anchor_grid``, ``atss.losses``) and
+``atss.box_voting`` never import detectron2 and work without it. Without detectron2, ``import atss``
+still succeeds and the names that need it (``atss.ATSS``, ``atss.add_atss_config``, ...) raise
+an ImportError that links the install guide on first use.
 """
 __version__ = "0.1.0"
+
+# Pure torch: the soft box voting of the official multi-scale test, usable without detectron2.
+from .box_voting import box_voting
 
 DETECTRON2_INSTALL_URL = "https://detectron2.readthedocs.io/en/latest/tutorials/install.html"
 
@@ -19,6 +22,8 @@ _DETECTRON2_NAMES = {
     "ATSS": "modeling",
     "ATSSAnchorGenerator": "modeling",
     "ATSSHead": "modeling",
+    "ATSSDatasetMapperTTA": "modeling",
+    "ATSSWithTTA": "modeling",
     "add_atss_config": "config",
 }
 
@@ -31,6 +36,7 @@ else:
     from . import data, modeling
     from .config import add_atss_config
     from .modeling import ATSS, ATSSAnchorGenerator, ATSSHead
+    from .modeling import ATSSDatasetMapperTTA, ATSSWithTTA
 
 
 def __getattr__(name: str):

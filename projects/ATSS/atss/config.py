@@ -74,3 +74,11 @@ def add_atss_config(cfg):
     # outside the image, not four numbers) raise a ValueError naming them; True drops them from
     # training and evaluation with one warning line (LazyConfig: train.drop_invalid_annotations).
     cfg.DATASETS.DROP_INVALID_ANNOTATIONS = False
+
+    # Multi-scale and flip test (atss.modeling.test_time_augmentation; official TEST.BBOX_AUG):
+    # detectron2's TEST.AUG.ENABLED, MIN_SIZES, MAX_SIZE and FLIP, plus per scale a longer-side
+    # cap and a valid range of sqrt(box area), and the merge of the passes.
+    cfg.TEST.AUG.MAX_SIZES = []  # one per scale; empty: TEST.AUG.MAX_SIZE for every scale
+    cfg.TEST.AUG.SIZE_RANGES = []  # one (lo, hi) per scale, open interval; empty: keep all
+    cfg.TEST.AUG.MERGE = "soft_vote"  # or "nms" (official bbox_aug.py)
+    cfg.TEST.AUG.VOTE_IOU = 0.66  # official TEST.BBOX_AUG.VOTE_TH
