@@ -63,8 +63,8 @@ def main(argv=None) -> None:
     unknown = sorted(set(args.rules) - set(registered_rules()))
     if unknown:
         raise SystemExit(f"Unknown rules {unknown}; registered: {registered_rules()}")
-    model, cfg = load_model(args.config_file, overrides=args.opts)
     dataset_dict = find_image(args.dataset, args.image_id)
+    model, cfg = load_model(args.config_file, overrides=args.opts)
     view = view_assignment(model, cfg, annotated_mapper(cfg), dataset_dict, rules=args.rules)
     os.makedirs(args.output, exist_ok=True)
     figures = {"positives": plot_positives(view, args.rules)[0]}

@@ -110,33 +110,52 @@ class ShapesModel:
     config_file: str
     checkpoint: str
     metrics_file: str
-    trained_here: bool  # made by a short run because the main job's model was absent
+    # "main job": its final model; "main job in progress": its latest checkpoint while it trains;
+    # "short run": the main job's directory has no checkpoint, a short run was made instead.
+    source: str
+
+    @property
+    def trained_here(self) -> bool:
+        return self.source == "short run"
 
     def describe(self) -> str:
         checkpoint = os.path.relpath(self.checkpoint, self.root)
-        if self.trained_here:
+        if self.source == "main job":
+            return f"Using the main job's model {checkpoint}."
+        if self.source == "main job in progress":
             return (
-                f"No trained model at {SHAPES_CHECKPOINT}: using a short training run of "
-                f"{SHORT_RUN_ITERATIONS} iterations ({checkpoint}); its detections and curves "
-                "are those of a barely trained model. Train the main job (python train_net.py "
-                f"--config-file {SHAPES_CONFIG}) to see the real ones."
+                f"The main job has not finished: using its latest checkpoint {checkpoint} and "
+                "the metrics logged so far."
             )
-        return f"Using the main job's model {checkpoint}."
+        return (
+            f"No trained model at {SHAPES_CHECKPOINT}: using a short training run of "
+            f"{SHORT_RUN_ITERATIONS} iterations ({checkpoint}); its detections and curves are "
+            "those of a barely trained model. Train the main job (python train_net.py "
+            f"--config-file {SHAPES_CONFIG}) to see the real ones."
+        )
 
 
 def shapes_model(root: Union[str, Path] = ".", run_dir: Optional[str] = None) -> ShapesModel:
     """
     The model of the shapes main job (``SHAPES_CHECKPOINT`` under the repository ``root``) when
-    it exists; otherwise a short training run of the same config with ``train_net.py``, made once
-    in ``run_dir`` (default ``$ATSS_NOTEBOOK_RUN_DIR`` or ``output/notebook_short_run``) and
-    reused while its ``model_final.pth`` exists.
+    it exists, or while it trains its latest checkpoint (named by detectron2's
+    ``last_checkpoint`` file); otherwise a short training run of the same config with
+    ``train_net.py``, made once in ``run_dir`` (default ``$ATSS_NOTEBOOK_RUN_DIR`` or
+    ``output/notebook_short_run``) and reused while its ``model_final.pth`` exists.
     """
     root = Path(root).resolve()
     config_file = str(root / SHAPES_CONFIG)
     checkpoint = root / SHAPES_CHECKPOINT
+    main_dir = checkpoint.parent
     if checkpoint.is_file():
-        metrics_file = str(checkpoint.parent / "metrics.json")
-        return ShapesModel(str(root), config_file, str(checkpoint), metrics_file, False)
+        source = "main job"
+    elif (main_dir / "last_checkpoint").is_file():
+        checkpoint = main_dir / (main_dir / "last_checkpoint").read_text().strip()
+        source = "main job in progress"
+    if checkpoint.is_file():
+        return ShapesModel(
+            str(root), config_file, str(checkpoint), str(main_dir / "metrics.json"), source
+        )
     run_dir = Path(
         run_dir or os.environ.get("ATSS_NOTEBOOK_RUN_DIR") or root / "output/notebook_short_run"
     ).resolve()
@@ -161,4 +180,4 @@ def shapes_model(root: Union[str, Path] = ".", run_dir: Optional[str] = None) ->
                 f"The short training run ({' '.join(command)}) failed:\n{proc.stdout[-3000:]}"
             )
     metrics_file = str(run_dir / "metrics.json")
-    return ShapesModel(str(root), config_file, str(checkpoint), metrics_file, True)
+    return ShapesModel(str(root), config_file, str(checkpoint), metrics_file, "short run")
