@@ -59,7 +59,12 @@ def load_config(config_file: str, overrides: Sequence[str] = ()) -> Config:
 
 def build_model(cfg: Config, device: str = "cpu") -> ATSS:
     """The config's model in eval mode, with its initial (untrained) weights."""
-    model = build_yaml_model(cfg) if isinstance(cfg, CfgNode) else instantiate(cfg.model)
+    if isinstance(cfg, CfgNode):
+        cfg = cfg.clone()
+        cfg.MODEL.DEVICE = device  # build_model moves the model there
+        model = build_yaml_model(cfg)
+    else:
+        model = instantiate(cfg.model)
     if not isinstance(model, ATSS):
         raise ValueError(f"The config builds a {type(model).__name__}, not an ATSS model")
     return model.to(device).eval()

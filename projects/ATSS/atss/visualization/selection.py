@@ -5,11 +5,12 @@ the model makes them, ATSS' candidates and IoU statistics for each object, and t
 any registered rule; over a dataset, the positives of each object against its size.
 """
 
+import dataclasses
 import numpy as np
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Sequence, Tuple
 import torch
-from omegaconf import DictConfig
+from omegaconf import ListConfig
 from torch import Tensor
 
 from detectron2.config import CfgNode
@@ -37,38 +38,36 @@ __all__ = [
 # ATSS and the rules the paper compares it with (Tables 1-3).
 PAPER_RULES = ("atss", "max_iou", "fcos", "center_sampling")
 
-# The model's config keys (LazyConfig ``model.<key>``, YAML ``MODEL.ATSS.<KEY>``) of the
-# sample-selection parameters.
-_PARAM_KEYS = {
-    "topk": "TOPK",
-    "iou_thresholds": "IOU_THRESHOLDS",
-    "allow_low_quality_matches": "ALLOW_LOW_QUALITY_MATCHES",
-    "require_center_in_gt": "REQUIRE_CENTER_IN_GT",
-    "size_ranges": "SIZE_RANGES",
-    "center_sampling_radius": "CENTER_SAMPLING_RADIUS",
-}
-
 
 def registered_rules() -> List[str]:
     """Names of the rules in ``SAMPLE_SELECTION_REGISTRY``, any of which can be shown."""
     return sorted(name for name, _ in SAMPLE_SELECTION_REGISTRY)
 
 
+def _as_tuples(value):
+    """Config lists (OmegaConf ListConfig, YAML lists) as the nested tuples of the dataclass."""
+    if isinstance(value, (list, tuple, ListConfig)):
+        return tuple(_as_tuples(v) for v in value)
+    return value
+
+
 def selection_params(model: ATSS, cfg) -> SampleSelectionParams:
-    """The parameters the model's config gives its sample-selection rule (and the others)."""
+    """
+    The parameters the model's config gives its sample-selection rule (and the others): each
+    field of :class:`SampleSelectionParams` the config sets, as ``model.<field>`` of a LazyConfig
+    or ``MODEL.ATSS.<FIELD>`` of a YAML config; strides and anchors per location from the model.
+    """
     generator = model.anchor_generator
     values = {}
-    for key, yaml_key in _PARAM_KEYS.items():
+    for field in dataclasses.fields(SampleSelectionParams):
+        if field.name in ("strides", "anchors_per_location"):
+            continue
         if isinstance(cfg, CfgNode):
-            value = cfg.MODEL.ATSS.get(yaml_key)
+            value = cfg.MODEL.ATSS.get(field.name.upper())
         else:
-            value = cfg.model.get(key) if isinstance(cfg.model, DictConfig) else None
+            value = cfg.model.get(field.name)
         if value is not None:
-            values[key] = value
-    if "iou_thresholds" in values:
-        values["iou_thresholds"] = tuple(values["iou_thresholds"])
-    if "size_ranges" in values:
-        values["size_ranges"] = tuple(tuple(r) for r in values["size_ranges"])
+            values[field.name] = _as_tuples(value)
     return SampleSelectionParams(
         strides=list(generator.strides),
         anchors_per_location=generator.num_cell_anchors[0],
