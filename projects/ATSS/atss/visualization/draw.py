@@ -257,7 +257,10 @@ def plot_positives_vs_size(
                 for b in range(len(centers))
             ]
         )
-        ax.plot(centers, means[rule], marker="o", color=color, label=rule)
+        # ATSS, the subject, drawn over the others.
+        ax.plot(
+            centers, means[rule], marker="o", color=color, label=rule, zorder=3 + (rule == "atss")
+        )
     ax.set_xscale("log")
     ax.set_xlabel("object size sqrt(area) (input pixels)")
     ax.set_ylabel("positives per object")
