@@ -1,0 +1,42 @@
+"""
+Visualizations of ATSS (detectron2 needed): detections drawn with detectron2's ``Visualizer``,
+each step of the label assignment (candidates per level, their IoU statistics, the positives of
+any registered rule), positives against object size over a dataset, and training curves. Used by
+the notebooks in ``notebooks/`` and by ``tools/visualize_assignment.py``.
+"""
+
+from .curves import curve_panels, load_metrics, metric_series, plot_training_curves
+from .draw import (
+    draw_ground_truth,
+    draw_positives,
+    draw_predictions,
+    level_colors,
+    plot_candidates,
+    plot_iou_histogram,
+    plot_positives,
+    plot_positives_per_level,
+    plot_positives_vs_size,
+    score_threshold_control,
+    show_images,
+    size_bins,
+)
+from .model import (
+    SHAPES_CHECKPOINT,
+    SHAPES_CONFIG,
+    ShapesModel,
+    annotated_mapper,
+    build_model,
+    load_config,
+    load_model,
+    shapes_model,
+)
+from .predictions import matched_objects, predict
+from .selection import (
+    PAPER_RULES,
+    AssignmentView,
+    SizeStats,
+    positives_vs_size,
+    registered_rules,
+    selection_params,
+    view_assignment,
+)
