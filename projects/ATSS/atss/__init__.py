@@ -20,6 +20,9 @@ _DETECTRON2_NAMES = {
     "ATSSAnchorGenerator": "modeling",
     "ATSSHead": "modeling",
     "add_atss_config": "config",
+    "AutoAssign": "modeling",
+    "AutoAssignHead": "modeling",
+    "add_autoassign_config": "config",
 }
 
 try:
@@ -29,8 +32,8 @@ except ImportError:
 else:
     # Registers the modeling components, the backbone and the shapes datasets.
     from . import data, modeling
-    from .config import add_atss_config
-    from .modeling import ATSS, ATSSAnchorGenerator, ATSSHead
+    from .config import add_atss_config, add_autoassign_config
+    from .modeling import ATSS, ATSSAnchorGenerator, ATSSHead, AutoAssign, AutoAssignHead
 
 
 def __getattr__(name: str):
