@@ -28,7 +28,13 @@ def bag(confidences, priors=None, inside=None):
 
 @pytest.mark.parametrize(
     "offset, expected",
-    [((0, 0), 1.0), ((1, 0), 0.606531), ((1, 1), 0.367879), ((0.5, 0), 0.882497), ((2, 0), 0.135335)],
+    [
+        ((0, 0), 1.0),
+        ((1, 0), 0.606531),
+        ((1, 1), 0.367879),
+        ((0.5, 0), 0.882497),
+        ((2, 0), 0.135335),
+    ],
 )
 def test_center_prior_is_a_unit_gaussian_of_the_offset_in_strides(offset, expected):
     box = torch.tensor([[[0.0, 0.0, 64.0, 64.0]]])
@@ -183,7 +189,10 @@ def test_center_regulariser_is_averaged_over_images_an_empty_image_adding_zero()
 
 
 def test_positive_loss_is_averaged_over_objects_and_weighted():
-    boxes = [[[1.0, 1.0, 63.0, 63.0], [1.0, 1.0, 40.0, 40.0]], [[20.0, 20.0, 60.0, 60.0], [0, 0, 0, 0]]]
+    boxes = [
+        [[1.0, 1.0, 63.0, 63.0], [1.0, 1.0, 40.0, 40.0]],
+        [[20.0, 20.0, 60.0, 60.0], [0.0, 0.0, 0.0, 0.0]],
+    ]
     losses, num_empty, _ = one_object_example(boxes, [[0, 1], [1, -1]])
     assert num_empty.item() == 0
     assert losses["loss_pos"].item() > 0
