@@ -174,6 +174,13 @@ def lazy_main(args):
 # ------------------------------------------------------------------------------------------------
 # YAML route (detectron2's tools/train_net.py): MODEL.META_ARCHITECTURE "ATSS"
 # ------------------------------------------------------------------------------------------------
+def yaml_num_classes(cfg) -> int:
+    """Classes predicted by the YAML config's model (AutoAssign keeps them in MODEL.AUTOASSIGN)."""
+    if cfg.MODEL.META_ARCHITECTURE == "AutoAssign":
+        return cfg.MODEL.AUTOASSIGN.NUM_CLASSES
+    return cfg.MODEL.ATSS.NUM_CLASSES
+
+
 class Trainer(DefaultTrainer):
     """detectron2's DefaultTrainer, evaluating with COCOEvaluator and checking dataset classes."""
 
@@ -188,13 +195,13 @@ class Trainer(DefaultTrainer):
     @classmethod
     def build_train_loader(cls, cfg):
         loader = super().build_train_loader(cfg)
-        check_dataset_classes(cfg.DATASETS.TRAIN, cfg.MODEL.ATSS.NUM_CLASSES)
+        check_dataset_classes(cfg.DATASETS.TRAIN, yaml_num_classes(cfg))
         return loader
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
         loader = super().build_test_loader(cfg, dataset_name)
-        check_dataset_classes([dataset_name], cfg.MODEL.ATSS.NUM_CLASSES)
+        check_dataset_classes([dataset_name], yaml_num_classes(cfg))
         return loader
 
 
