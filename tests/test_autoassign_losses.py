@@ -243,3 +243,24 @@ def test_negative_normaliser_carries_no_gradient_to_the_prior():
     losses["loss_neg"].backward()
     assert mean.grad is None or mean.grad.abs().sum() == 0
     assert std.grad is None or std.grad.abs().sum() == 0
+
+
+def test_joint_confidence_multiplies_class_objectness_and_localisation_likelihood():
+    # One location (16, 16) inside the box [0, 0, 32, 32]; its prediction [0, 0, 32, 16] has
+    # IoU 0.5 and the box itself as enclosing box, so GIoU 0.5 and P_loc = exp(-5 * 0.5).
+    # p_cls = p_obj = 0.5: P+ = 0.25 * 0.082085; the bag has one member (weight 1).
+    losses, num_empty = autoassign_losses(
+        torch.tensor([[16.0, 16.0]]),
+        torch.tensor([8.0]),
+        torch.zeros(1, 1, 1),
+        torch.zeros(1, 1),
+        torch.tensor([[[0.0, 0.0, 32.0, 16.0]]]),
+        torch.tensor([[[0.0, 0.0, 32.0, 32.0]]]),
+        torch.tensor([[0]]),
+        torch.zeros(1, 2),
+        torch.ones(1, 2),
+    )
+    assert num_empty.item() == 0
+    assert losses["loss_pos"].item() == pytest.approx(0.25 * (math.log(4) + 2.5), rel=1e-5)
+    # Its only candidate is the best of the bag: no negative weight on its class.
+    assert losses["loss_neg"].item() == 0.0
