@@ -349,6 +349,13 @@ def lazy_main(args):
 # ------------------------------------------------------------------------------------------------
 # YAML route (detectron2's tools/train_net.py): MODEL.META_ARCHITECTURE "ATSS"
 # ------------------------------------------------------------------------------------------------
+def yaml_num_classes(cfg) -> int:
+    """Classes predicted by the YAML config's model (AutoAssign keeps them in MODEL.AUTOASSIGN)."""
+    if cfg.MODEL.META_ARCHITECTURE == "AutoAssign":
+        return cfg.MODEL.AUTOASSIGN.NUM_CLASSES
+    return cfg.MODEL.ATSS.NUM_CLASSES
+
+
 class Trainer(DefaultTrainer):
     """
     detectron2's DefaultTrainer, evaluating with COCOEvaluator and checking dataset classes, with
@@ -400,7 +407,7 @@ class Trainer(DefaultTrainer):
             num_workers=cfg.DATALOADER.NUM_WORKERS,
             seed=cfg.SEED,
         )
-        check_dataset_classes(names, cfg.MODEL.ATSS.NUM_CLASSES)
+        check_dataset_classes(names, yaml_num_classes(cfg))
         return loader
 
     @classmethod
@@ -410,7 +417,7 @@ class Trainer(DefaultTrainer):
             dataset_name,
             mapper=ImageErrorNamingMapper(DatasetMapper(cfg, False), dataset_name),
         )
-        check_dataset_classes([dataset_name], cfg.MODEL.ATSS.NUM_CLASSES)
+        check_dataset_classes([dataset_name], yaml_num_classes(cfg))
         return loader
 
 

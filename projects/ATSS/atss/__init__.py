@@ -25,6 +25,9 @@ _DETECTRON2_NAMES = {
     "ATSSDatasetMapperTTA": "modeling",
     "ATSSWithTTA": "modeling",
     "add_atss_config": "config",
+    "AutoAssign": "modeling",
+    "AutoAssignHead": "modeling",
+    "add_autoassign_config": "config",
 }
 
 try:
@@ -34,9 +37,16 @@ except ImportError:
 else:
     # Registers the modeling components, the backbone and the shapes datasets.
     from . import data, modeling
-    from .config import add_atss_config
-    from .modeling import ATSS, ATSSAnchorGenerator, ATSSHead
-    from .modeling import ATSSDatasetMapperTTA, ATSSWithTTA
+    from .config import add_atss_config, add_autoassign_config
+    from .modeling import (
+        ATSS,
+        ATSSAnchorGenerator,
+        ATSSDatasetMapperTTA,
+        ATSSHead,
+        ATSSWithTTA,
+        AutoAssign,
+        AutoAssignHead,
+    )
 
 
 def __getattr__(name: str):

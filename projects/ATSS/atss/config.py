@@ -82,3 +82,31 @@ def add_atss_config(cfg):
     cfg.TEST.AUG.SIZE_RANGES = []  # one (lo, hi) per scale, open interval; empty: keep all
     cfg.TEST.AUG.MERGE = "soft_vote"  # or "nms" (official bbox_aug.py)
     cfg.TEST.AUG.VOTE_IOU = 0.66  # official TEST.BBOX_AUG.VOTE_TH
+
+    add_autoassign_config(cfg)
+
+
+def add_autoassign_config(cfg):
+    """
+    The keys of the ``AutoAssign`` meta-architecture (``MODEL.AUTOASSIGN``). Defaults are the
+    authors' R-50 1x model (cvpods ``auto_assign.res50.fpn.coco.800size.1x/config.py``); the
+    backbone is detectron2's ``build_retinanet_resnet_fpn_backbone`` (P6 and P7 from C5, as there).
+    """
+    cfg.MODEL.AUTOASSIGN = CN()
+    cfg.MODEL.AUTOASSIGN.NUM_CLASSES = 80
+    cfg.MODEL.AUTOASSIGN.IN_FEATURES = ["p3", "p4", "p5", "p6", "p7"]
+    cfg.MODEL.AUTOASSIGN.NUM_CONVS = 4
+    cfg.MODEL.AUTOASSIGN.NORM = "GN"
+    cfg.MODEL.AUTOASSIGN.PRIOR_PROB = 0.02
+    # Losses: confidence-weighting temperature tau, localisation lambda (paper Section 4.1),
+    # focal gamma of the negatives, and the weights alpha, 1 - alpha, 1 - alpha (alpha 0.25).
+    cfg.MODEL.AUTOASSIGN.TEMPERATURE = 1.0 / 3
+    cfg.MODEL.AUTOASSIGN.REG_WEIGHT = 5.0
+    cfg.MODEL.AUTOASSIGN.FOCAL_LOSS_GAMMA = 2.0
+    cfg.MODEL.AUTOASSIGN.POS_LOSS_WEIGHT = 0.25
+    cfg.MODEL.AUTOASSIGN.NEG_LOSS_WEIGHT = 0.75
+    cfg.MODEL.AUTOASSIGN.CENTER_LOSS_WEIGHT = 0.75
+    # Inference: p_cls * p_obj above 0.05, top 1000 a level, class-wise NMS at 0.6.
+    cfg.MODEL.AUTOASSIGN.SCORE_THRESH_TEST = 0.05
+    cfg.MODEL.AUTOASSIGN.TOPK_CANDIDATES_TEST = 1000
+    cfg.MODEL.AUTOASSIGN.NMS_THRESH_TEST = 0.6

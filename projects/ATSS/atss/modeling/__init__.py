@@ -1,7 +1,8 @@
 """The detectron2 modules of ATSS; importing this package registers them."""
 from .anchor_generator import ATSSAnchorGenerator
+from .autoassign_head import AutoAssignHead
 from .backbone import build_atss_resnet_fpn_backbone, make_resnet_stages
 from .head import ATSS_HEAD_REGISTRY, ATSSHead, build_atss_head
-from .meta_arch import ATSS
+from .meta_arch import ATSS, AutoAssign
 from .sample_selection import SAMPLE_SELECTION_REGISTRY, build_sample_selection
 from .test_time_augmentation import ATSSDatasetMapperTTA, ATSSWithTTA

@@ -1,1 +1,2 @@
 from .atss import ATSS
+from .autoassign import AutoAssign

@@ -20,7 +20,7 @@ from ..head import REGRESSION_TYPES, ATSSHead, build_atss_head
 from ..sample_selection import SampleSelectionParams, build_sample_selection
 from .unmatched import log_objects_without_positives
 
-__all__ = ["ATSS"]
+__all__ = ["ATSS", "check_gt_classes"]
 
 
 def _all_reduce_mean(x: Tensor) -> Tensor:
@@ -31,6 +31,20 @@ def _all_reduce_mean(x: Tensor) -> Tensor:
     x = x.clone()
     dist.all_reduce(x)
     return x / world_size
+
+
+def check_gt_classes(batched_inputs: List[Dict[str, Tensor]], num_classes: int) -> None:
+    """Raise, naming the image, if a training annotation's class is outside [0, num_classes)."""
+    for i, inputs in enumerate(batched_inputs):
+        if "instances" not in inputs:
+            continue
+        classes = inputs["instances"].gt_classes
+        bad = (classes < 0) | (classes >= num_classes)
+        if bad.any():
+            image = inputs.get("file_name", inputs.get("image_id", f"#{i} of the batch"))
+            raise ValueError(
+                f"Image {image} has class {int(classes[bad][0])} outside [0, {num_classes})"
+            )
 
 
 @META_ARCH_REGISTRY.register()
@@ -228,21 +242,8 @@ class ATSS(DenseDetector):
 
     def forward(self, batched_inputs: List[Dict[str, Tensor]]):
         if self.training:
-            self._check_gt_classes(batched_inputs)
+            check_gt_classes(batched_inputs, self.num_classes)
         return super().forward(batched_inputs)
-
-    def _check_gt_classes(self, batched_inputs: List[Dict[str, Tensor]]) -> None:
-        for i, inputs in enumerate(batched_inputs):
-            if "instances" not in inputs:
-                continue
-            classes = inputs["instances"].gt_classes
-            bad = (classes < 0) | (classes >= self.num_classes)
-            if bad.any():
-                image = inputs.get("file_name", inputs.get("image_id", f"#{i} of the batch"))
-                raise ValueError(
-                    f"Image {image} has class {int(classes[bad][0])} "
-                    f"outside [0, {self.num_classes})"
-                )
 
     def _regression_anchors(self, anchors: List[Boxes]) -> List[Boxes]:
         """The boxes the regression starts from: the anchors, or stride-sized boxes at their
