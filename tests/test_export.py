@@ -53,24 +53,27 @@ RELOAD_SCRIPT = textwrap.dedent("""
             raise SystemExit(hidden + " is importable")
 
     import numpy as np
-    path, method, image_file, out_file = sys.argv[1:]
-    image = np.load(image_file)
+    path, method, *image_files = sys.argv[1:]
     if path.endswith(".onnx"):
         import onnxruntime
         session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-        boxes, classes, scores, _ = session.run(None, {"image": image})
     else:
         import torch
         import torchvision  # registers the nms operator the model calls
         model = torch.jit.load(path)
-        with torch.no_grad():
-            if method == "scripting":
-                out = model(({"image": torch.from_numpy(image)},))[0]
-                boxes, classes, scores = out["pred_boxes"], out["pred_classes"], out["scores"]
-            else:
-                boxes, classes, scores, _ = model(torch.from_numpy(image))
-        boxes, classes, scores = boxes.numpy(), classes.numpy(), scores.numpy()
-    np.savez(out_file, boxes=boxes, classes=classes, scores=scores)
+    for image_file in image_files:
+        image = np.load(image_file)
+        if path.endswith(".onnx"):
+            boxes, classes, scores, _ = session.run(None, {"image": image})
+        else:
+            with torch.no_grad():
+                if method == "scripting":
+                    out = model(({"image": torch.from_numpy(image)},))[0]
+                    boxes, classes, scores = out["pred_boxes"], out["pred_classes"], out["scores"]
+                else:
+                    boxes, classes, scores, _ = model(torch.from_numpy(image))
+            boxes, classes, scores = boxes.numpy(), classes.numpy(), scores.numpy()
+        np.savez(image_file + ".out.npz", boxes=boxes, classes=classes, scores=scores)
     """)
 
 
@@ -99,13 +102,6 @@ def detecting_checkpoint(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("weights") / "detecting.pth"
     torch.save({"model": model.state_dict()}, path)
     return str(path)
-
-
-@pytest.fixture(scope="module")
-def eager_model(detecting_checkpoint):
-    return DeployConfig(
-        SHAPES_CONFIG, [f"train.init_checkpoint={detecting_checkpoint}"]
-    ).build_model()
 
 
 def eager_detections(model, image_bgr: np.ndarray) -> Instances:
@@ -137,47 +133,64 @@ def export(tmp_path, checkpoint, method, fmt, *opts) -> int:
     return load_tool("tools/deploy/export_model.py").main(argv)
 
 
-def reload_without_atss(tmp_path, path: Path, method: str, image_bgr: np.ndarray) -> Instances:
-    image_file, out_file = tmp_path / "image.npy", tmp_path / "outputs.npz"
-    np.save(image_file, to_input(image_bgr).numpy())
+def reload_without_atss(tmp_path, path: Path, method: str, images) -> list:
+    """The exported file's detections on each BGR image, run in a fresh interpreter."""
+    image_files = []
+    for i, image in enumerate(images):
+        image_files.append(str(tmp_path / f"image{i}.npy"))
+        np.save(image_files[-1], to_input(image).numpy())
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     subprocess.run(
-        [sys.executable, "-c", RELOAD_SCRIPT, str(path), method, str(image_file), str(out_file)],
+        [sys.executable, "-c", RELOAD_SCRIPT, str(path), method, *image_files],
         check=True,
         env=env,
         cwd=tmp_path,
     )
-    out = np.load(out_file)
-    instances = Instances(image_bgr.shape[:2])
-    instances.pred_boxes = Boxes(torch.from_numpy(out["boxes"]))
-    instances.pred_classes = torch.from_numpy(out["classes"])
-    instances.scores = torch.from_numpy(out["scores"])
-    return instances
+    detections = []
+    for image, image_file in zip(images, image_files):
+        out = np.load(image_file + ".out.npz")
+        instances = Instances(image.shape[:2])
+        instances.pred_boxes = Boxes(torch.from_numpy(out["boxes"]))
+        instances.pred_classes = torch.from_numpy(out["classes"])
+        instances.scores = torch.from_numpy(out["scores"])
+        detections.append(instances)
+    return detections
+
+
+DCN = "model.head.use_dcn_in_tower=True"
 
 
 @pytest.mark.parametrize(
-    "method, fmt, filename",
+    "method, fmt, opts",
     [
-        ("tracing", "torchscript", "model.ts"),
-        ("scripting", "torchscript", "model.ts"),
-        ("tracing", "onnx", "model.onnx"),
+        pytest.param("tracing", "torchscript", [], id="tracing-torchscript"),
+        pytest.param("scripting", "torchscript", [], id="scripting-torchscript"),
+        pytest.param("tracing", "onnx", [], id="tracing-onnx"),
+        pytest.param("tracing", "torchscript", [DCN], id="tracing-torchscript-dcn"),
+        pytest.param("scripting", "torchscript", [DCN], id="scripting-torchscript-dcn"),
     ],
 )
 def test_export_reloaded_without_atss_or_detectron2_gives_the_eager_detections(
-    tmp_path, detecting_checkpoint, eager_model, method, fmt, filename
+    tmp_path, detecting_checkpoint, method, fmt, opts
 ):
-    assert export(tmp_path, detecting_checkpoint, method, fmt) == 0
+    assert export(tmp_path, detecting_checkpoint, method, fmt, *opts) == 0
+    eager_model = DeployConfig(
+        SHAPES_CONFIG, [f"train.init_checkpoint={detecting_checkpoint}", *opts]
+    ).build_model()
+    exported_file = tmp_path / "out" / ("model.onnx" if fmt == "onnx" else "model.ts")
     # A second size: the exported model is not tied to the sample image's.
-    for image in (sample_image(), sample_image(96, 192)):
+    images = [sample_image(), sample_image(96, 192)]
+    for image, exported in zip(
+        images, reload_without_atss(tmp_path, exported_file, method, images)
+    ):
         eager = eager_detections(eager_model, image)
         assert len(eager) > 10
-        exported = reload_without_atss(tmp_path, tmp_path / "out" / filename, method, image)
         differences = detection_differences(exported, eager)
         assert max(differences.values()) <= TOLERANCE, differences
 
 
 def test_dcn_model_is_refused_for_onnx_with_the_reason_and_nothing_is_written(tmp_path, capsys):
-    status = export(tmp_path, "", "tracing", "onnx", "model.head.use_dcn_in_tower=True")
+    status = export(tmp_path, "", "tracing", "onnx", DCN)
     assert status == 2
     assert "deformable convolutions" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
@@ -194,12 +207,6 @@ def test_scripting_point_regression_is_refused_with_the_reason():
     with pytest.raises(UnsupportedExportError, match="Box2BoxTransformLinear"):
         check_exportable(model, "scripting", "torchscript")
     check_exportable(model, "tracing", "onnx")
-
-
-def test_dcn_model_exports_to_torchscript_by_both_methods():
-    model = DeployConfig(SHAPES_CONFIG, ["model.head.use_dcn_in_tower=True"]).build_model()
-    check_exportable(model, "tracing", "torchscript")
-    check_exportable(model, "scripting", "torchscript")
 
 
 def test_detection_differences_reject_another_number_or_order_of_classes():
