@@ -173,6 +173,9 @@ DCN = "model.head.use_dcn_in_tower=True"
 def test_export_reloaded_without_atss_or_detectron2_gives_the_eager_detections(
     tmp_path, detecting_checkpoint, method, fmt, opts
 ):
+    if fmt == "onnx":
+        for module in ("onnx", "onnxruntime"):
+            pytest.importorskip(module, reason=f"{module} not installed (the [export] extra)")
     assert export(tmp_path, detecting_checkpoint, method, fmt, *opts) == 0
     eager_model = DeployConfig(
         SHAPES_CONFIG, [f"train.init_checkpoint={detecting_checkpoint}", *opts]
