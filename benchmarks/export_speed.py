@@ -23,14 +23,9 @@ import torch
 from detectron2.config import LazyConfig, instantiate
 from detectron2.model_zoo import get_config
 from detectron2.modeling.backbone.resnet import BottleneckBlock
+from detectron2.structures import Instances, pairwise_iou
 
-from atss.export import (
-    ExportedDetector,
-    detection_differences,
-    export_scripting,
-    export_tracing,
-    plain_module_attributes,
-)
+from atss.export import ExportedDetector, export_scripting, export_tracing, plain_module_attributes
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 VARIANTS = ("eager", "TorchScript traced", "TorchScript scripted", "ONNX Runtime")
@@ -49,6 +44,23 @@ def detecting_random_weights(model: torch.nn.Module) -> torch.nn.Module:
             torch.nn.init.zeros_(block.conv3.norm.weight)
     torch.nn.init.constant_(model.head.cls_score.bias, -2.0)
     return model
+
+
+def check_same_detections(exported: Instances, eager: Instances, name: str) -> None:
+    """
+    Each exported detection is an eager one: same class, IoU >= 0.999, score within 1e-4
+    relative. Matched regardless of order: among the millions of (anchor, class) candidates of
+    random weights on an 800x1216 image, scores closer than float rounding are common, so two
+    candidates may swap places (tests/test_export.py checks the order on a trained-like model).
+    """
+    if len(exported) != len(eager):
+        raise AssertionError(f"{name}: {len(exported)} detections vs {len(eager)} eager")
+    iou = pairwise_iou(exported.pred_boxes, eager.pred_boxes)
+    same_class = exported.pred_classes[:, None] == eager.pred_classes[None, :]
+    close_score = (exported.scores[:, None] - eager.scores[None, :]).abs() <= 1e-4 * eager.scores
+    matched = ((iou >= 0.999) & same_class & close_score).any(dim=1)
+    if not matched.all():
+        raise AssertionError(f"{name}: {int((~matched).sum())} detections differ from eager")
 
 
 def timed(fn, repeats: int) -> float:
@@ -82,9 +94,7 @@ def measure(model, image: torch.Tensor, repeats: int, threads: int, workdir: str
         runner = ExportedDetector(path, method, num_threads=threads)
         # Resized to the input size as the eager model's: RetinaNet clips its boxes only there.
         detections = runner.eval_function()([{"image": image}])[0]["instances"]
-        differences = detection_differences(detections, eager)
-        if max(differences.values()) > 1e-4:
-            raise AssertionError(f"{variant} differs from the eager model: {differences}")
+        check_same_detections(detections, eager, variant)
         runners[variant] = runner
 
     def run_eager():
