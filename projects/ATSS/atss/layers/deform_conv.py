@@ -1,6 +1,6 @@
 import torch
 from torch import nn
-from torchvision.ops import DeformConv2d
+from torchvision.ops import DeformConv2d, deform_conv2d
 
 __all__ = ["ModulatedDeformConv2d"]
 
@@ -55,7 +55,17 @@ class ModulatedDeformConv2d(DeformConv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         offset, mask = self.conv_offset(x).split([2 * self._taps, self._taps], dim=1)
-        x = super().forward(x, offset, mask.sigmoid())
+        # torchvision's function rather than super().forward, which TorchScript cannot compile.
+        x = deform_conv2d(
+            x,
+            offset,
+            self.weight,
+            self.bias,
+            stride=self.stride,
+            padding=self.padding,
+            dilation=self.dilation,
+            mask=mask.sigmoid(),
+        )
         if self.norm is not None:
             x = self.norm(x)
         if self.activation is not None:

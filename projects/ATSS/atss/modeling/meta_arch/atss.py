@@ -240,6 +240,9 @@ class ATSS(DenseDetector):
             "input_format": cfg.INPUT.FORMAT,
         }
 
+    # TorchScript compiles neither super() nor the training path: scripted exports
+    # (atss.export) call the inference steps directly.
+    @torch.jit.unused
     def forward(self, batched_inputs: List[Dict[str, Tensor]]):
         if self.training:
             check_gt_classes(batched_inputs, self.num_classes)
@@ -250,7 +253,7 @@ class ATSS(DenseDetector):
         centres for point regression."""
         if self.regression_type == "box":
             return anchors
-        out = []
+        out: List[Boxes] = []
         for boxes, stride in zip(anchors, self.anchor_generator.strides):
             centers = boxes.get_centers()
             half = stride / 2.0
@@ -363,7 +366,7 @@ class ATSS(DenseDetector):
     ) -> List[Instances]:
         pred_logits, pred_deltas, pred_centerness = self._transpose_predictions(predictions)
         anchors = self._regression_anchors(self.anchor_generator(features))
-        results = []
+        results: List[Instances] = []
         for img_idx, image_size in enumerate(images.image_sizes):
             scores = [
                 self._candidate_scores(logits[img_idx], None if ctr is None else ctr[img_idx])
@@ -382,7 +385,7 @@ class ATSS(DenseDetector):
         """
         prob = logits.sigmoid()
         score = prob if centerness is None else torch.sqrt(prob * centerness.sigmoid())
-        return torch.where(prob > self.test_score_thresh, score, score.new_tensor(-1.0))
+        return torch.where(prob > self.test_score_thresh, score, torch.full_like(score, -1.0))
 
     def inference_single_image(
         self,
