@@ -77,13 +77,14 @@ def test_empty_norm_leaves_groupnorm_out_of_the_towers_and_nothing_else():
     assert set(parameter_shapes(plain)) < set(parameter_shapes(default))
 
 
-def test_without_centerness_the_head_has_no_centerness_layer_and_returns_two_lists():
+def test_without_centerness_the_head_has_no_centerness_layer_and_returns_no_centerness():
     head, default = make_head(use_centerness=False), make_head()
     assert head.centerness is None
     removed = set(parameter_shapes(default)) - set(parameter_shapes(head))
     assert removed == {"centerness.weight", "centerness.bias"}
-    outputs = head(features())
-    assert len(outputs) == 2 and all(len(x) == len(STRIDES) for x in outputs)
+    logits, deltas, centerness = head(features())
+    assert len(logits) == len(deltas) == len(STRIDES)
+    assert centerness == []
 
 
 def test_without_scale_the_head_has_no_scalars_and_regresses_unscaled():

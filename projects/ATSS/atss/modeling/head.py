@@ -130,14 +130,15 @@ class ATSSHead(nn.Module):
             "use_scale": cfg.MODEL.ATSS.USE_SCALE,
         }
 
-    def forward(self, features: List[Tensor]) -> Tuple[List[Tensor], ...]:
+    def forward(self, features: List[Tensor]) -> Tuple[List[Tensor], List[Tensor], List[Tensor]]:
         """
         Args:
             features: one (N, C, Hi, Wi) feature map per level.
 
         Returns:
-            Per level: class logits (N, A*K, Hi, Wi), box regression (N, A*4, Hi, Wi) and, with
-            ``use_centerness``, centerness logits (N, A, Hi, Wi).
+            Per level: class logits (N, A*K, Hi, Wi), box regression (N, A*4, Hi, Wi) and
+            centerness logits (N, A, Hi, Wi); without ``use_centerness`` the last list is empty
+            (one output type either way, as TorchScript needs).
         """
         if len(features) != self.num_levels:
             raise ValueError(
@@ -154,8 +155,6 @@ class ATSSHead(nn.Module):
             bbox_reg.append(F.relu(reg) if self.regression_type == "point" else reg)
             if self.centerness is not None:
                 centerness.append(self.centerness(bbox_feature))
-        if self.centerness is None:
-            return logits, bbox_reg
         return logits, bbox_reg, centerness
 
 

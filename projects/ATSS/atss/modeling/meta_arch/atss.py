@@ -261,11 +261,9 @@ class ATSS(DenseDetector):
         return out
 
     def _transpose_predictions(self, predictions: List[List[Tensor]]) -> List[List[Tensor]]:
-        """Per level (N, HWA, C) class logits, deltas and centerness (None without it)."""
-        if self.use_centerness:
-            return self._transpose_dense_predictions(predictions, [self.num_classes, 4, 1])
-        logits, deltas = self._transpose_dense_predictions(predictions, [self.num_classes, 4])
-        return [logits, deltas, [None] * len(logits)]
+        """Per level (N, HWA, C) class logits, deltas and centerness (an empty list without
+        centerness)."""
+        return self._transpose_dense_predictions(predictions, [self.num_classes, 4, 1])
 
     def forward_training(self, images, features, predictions, gt_instances):
         pred_logits, pred_deltas, pred_centerness = self._transpose_predictions(predictions)
@@ -369,8 +367,10 @@ class ATSS(DenseDetector):
         results: List[Instances] = []
         for img_idx, image_size in enumerate(images.image_sizes):
             scores = [
-                self._candidate_scores(logits[img_idx], None if ctr is None else ctr[img_idx])
-                for logits, ctr in zip(pred_logits, pred_centerness)
+                self._candidate_scores(
+                    logits[img_idx], pred_centerness[i][img_idx] if self.use_centerness else None
+                )
+                for i, logits in enumerate(pred_logits)
             ]
             deltas = [x[img_idx] for x in pred_deltas]
             results.append(self.inference_single_image(anchors, scores, deltas, image_size))
