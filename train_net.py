@@ -35,15 +35,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import copy  # noqa: E402
 import logging  # noqa: E402
-import time  # noqa: E402
 import weakref  # noqa: E402
-from collections import OrderedDict  # noqa: E402
-from typing import Callable, Dict, Tuple  # noqa: E402
-import torch  # noqa: E402
 from fvcore.nn.precise_bn import get_bn_modules  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
-from tabulate import tabulate  # noqa: E402
-from torch import nn  # noqa: E402
 
 from detectron2.config import LazyConfig, get_cfg, instantiate  # noqa: E402
 from detectron2.data import (  # noqa: E402
@@ -85,14 +79,16 @@ from atss.engine import (  # noqa: E402
     apply_overrides_checked,
     build_resumable_train_loader,
     create_ddp_model,
+    lazy_tta_model,
     take_flags_from_overrides,
+    test_with_tta,
 )
 from atss.engine.data_setup import (  # noqa: E402
     configure_lazy_data,
     dataset_names,
     preflight_datasets,
 )
-from atss.modeling import ATSSDatasetMapperTTA, ATSSWithTTA  # noqa: E402
+from atss.modeling import ATSSWithTTA  # noqa: E402
 
 logger = logging.getLogger("detectron2")
 
@@ -144,85 +140,6 @@ def _check_classes(cfg, loader_cfg) -> None:
     names = OmegaConf.select(loader_cfg, "dataset.names", default=None)
     if num_classes is not None and names is not None:
         check_dataset_classes([names] if isinstance(names, str) else names, num_classes)
-
-
-# ------------------------------------------------------------------------------------------------
-# Test-time augmentation (atss.ATSSWithTTA), both routes
-# ------------------------------------------------------------------------------------------------
-class _ForwardTimer(nn.Module):
-    """Wraps a model and adds up the seconds it spends per image."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-        self.seconds = 0.0
-        self.images = 0
-
-    def forward(self, batched_inputs):
-        start = time.perf_counter()
-        outputs = self.model(batched_inputs)
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        self.seconds += time.perf_counter() - start
-        self.images += len(batched_inputs)
-        return outputs
-
-
-def _timed_test(test: Callable[[nn.Module], dict], model: nn.Module) -> Tuple[dict, float]:
-    """Results of ``test(model)`` and the model's seconds per image."""
-    timer = _ForwardTimer(model)
-    results = test(timer)
-    return results, timer.seconds / max(timer.images, 1)
-
-
-def test_with_tta(
-    test: Callable[[nn.Module, bool], dict], model: nn.Module, tta: nn.Module, compare_plain: bool
-) -> dict:
-    """
-    Evaluates ``tta`` (and, with ``compare_plain``, ``model``) by ``test(model, is_tta)`` and
-    prints the bbox AP and seconds per image of each side by side. The TTA results come under
-    "<task>_TTA" keys, as detectron2's tools/train_net.py names them.
-    """
-    runs: Dict[str, Tuple[dict, float]] = OrderedDict()
-    if compare_plain:
-        runs["plain"] = _timed_test(lambda m: test(m, False), model)
-    runs[f"TTA ({tta.merge})"] = _timed_test(lambda m: test(m, True), tta)
-    if comm.is_main_process():
-        metrics = ["AP", "AP50", "AP75", "APs", "APm", "APl"]
-        rows = [
-            [m] + [f"{r.get('bbox', {}).get(m, float('nan')):.2f}" for r, _ in runs.values()]
-            for m in metrics
-        ]
-        rows.append(["s / image"] + [f"{t:.3f}" for _, t in runs.values()])
-        logger.info(
-            "Plain and test-time augmented evaluation:\n"
-            + tabulate(rows, headers=["bbox"] + list(runs), tablefmt="pipe")
-        )
-    results = OrderedDict((k + "_TTA", v) for k, v in runs[f"TTA ({tta.merge})"][0].items())
-    if compare_plain:
-        results.update(runs["plain"][0])
-    return results
-
-
-TTA_KEYS = ("min_sizes", "max_sizes", "flip", "size_ranges", "merge", "vote_iou")
-
-
-def lazy_tta_model(cfg, model: nn.Module) -> ATSSWithTTA:
-    """``ATSSWithTTA`` from the LazyConfig's ``test.aug`` (defaults: configs/common/test.py)."""
-    aug = cfg.test.aug
-    missing = [k for k in TTA_KEYS if k not in aug]
-    if missing:
-        raise KeyError(
-            f"test.aug lacks {missing}: a config with test-time augmentation starts from "
-            "`from ..common.test import test` (configs/common/test.py)"
-        )
-    mapper = ATSSDatasetMapperTTA(
-        min_sizes=aug.min_sizes,
-        max_sizes=aug.max_sizes,
-        flip=aug.flip,
-        size_ranges=aug.size_ranges,
-    )
-    return ATSSWithTTA(model, mapper, merge=aug.merge, vote_iou=aug.vote_iou)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -9,4 +9,6 @@ from .model_zoo import (
     get_checkpoint_url,
     get_config,
     get_config_file,
+    load_config_file,
+    load_weights,
 )

@@ -18,6 +18,8 @@ __all__ = [
     "get_checkpoint_url",
     "get_config",
     "get_config_file",
+    "load_config_file",
+    "load_weights",
 ]
 
 # The configs ship with the repository (projects/ATSS/atss/model_zoo/ -> repository root).
@@ -132,7 +134,7 @@ def get_config_file(config_path: str) -> str:
 def _trained_output(config_path: str) -> Path:
     """A config's final checkpoint as train_net.py writes it: ``train.output_dir`` (or
     ``OUTPUT_DIR``), relative to the current directory, else to the repository root."""
-    cfg = _load(get_config_file(config_path))
+    cfg = load_config_file(get_config_file(config_path))
     output_dir = cfg.OUTPUT_DIR if isinstance(cfg, CfgNode) else cfg.train.output_dir
     for base in (Path.cwd(), CONFIGS_DIR.parent):
         checkpoint = base / output_dir / "model_final.pth"
@@ -185,7 +187,8 @@ def get_checkpoint_url(config_path: str) -> str:
     return str(_trained_output(config_path))
 
 
-def _load(cfg_file: str) -> Union[CfgNode, DictConfig]:
+def load_config_file(cfg_file: str) -> Union[CfgNode, DictConfig]:
+    """A LazyConfig (``.py``) or a YAML config with the ATSS keys, from any path."""
     if cfg_file.endswith(".yaml"):
         cfg = get_cfg()
         add_atss_config(cfg)
@@ -205,7 +208,7 @@ def get_config(config_path: str, trained: bool = False) -> Union[CfgNode, DictCo
             are the trained model's (:func:`get_checkpoint_url`); otherwise the config's own
             (typically ImageNet weights of the backbone, or none).
     """
-    cfg = _load(get_config_file(config_path))
+    cfg = load_config_file(get_config_file(config_path))
     if trained:
         url = get_checkpoint_url(config_path)
         if isinstance(cfg, CfgNode):
@@ -247,7 +250,7 @@ def get(config_path: str, trained: bool = False, device: Optional[str] = None) -
         model.to(device or cfg.train.device)
         weights = cfg.train.init_checkpoint
     if weights:
-        _load_weights(model, weights, strict=trained)
+        load_weights(model, weights, strict=trained)
     return model
 
 
@@ -271,7 +274,12 @@ class _StrictCheckpointer(DetectionCheckpointer):
             )
 
 
-def _load_weights(model: torch.nn.Module, weights: str, strict: bool) -> None:
+def load_weights(model: torch.nn.Module, weights: str, strict: bool = True) -> None:
+    """
+    Loads ``weights`` (a path or a detectron2 URL) into ``model`` with ``DetectionCheckpointer``;
+    with ``strict``, a checkpoint with missing, unexpected or mis-shaped keys raises a
+    RuntimeError naming them instead of leaving part of the model at its initial values.
+    """
     if not strict:
         DetectionCheckpointer(model).load(weights)
         return

@@ -13,12 +13,11 @@ from typing import Optional, Sequence, Tuple, Union
 from omegaconf import DictConfig
 
 import detectron2.data.transforms as T
-from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import CfgNode, LazyConfig, get_cfg, instantiate
+from detectron2.config import CfgNode, LazyConfig, instantiate
 from detectron2.data import DatasetMapper
 from detectron2.modeling import build_model as build_yaml_model
 
-from ..config import add_atss_config
+from ..model_zoo import load_config_file, load_weights
 from ..modeling.meta_arch import ATSS
 
 __all__ = [
@@ -48,13 +47,11 @@ def load_config(config_file: str, overrides: Sequence[str] = ()) -> Config:
     """A LazyConfig (``.py``, ``key=value`` overrides) or a YAML config (``KEY VALUE`` pairs)."""
     if not os.path.isfile(config_file):
         raise FileNotFoundError(f"Config file {config_file} does not exist")
-    if config_file.endswith(".yaml"):
-        cfg = get_cfg()
-        add_atss_config(cfg)
-        cfg.merge_from_file(config_file)
+    cfg = load_config_file(config_file)
+    if isinstance(cfg, CfgNode):
         cfg.merge_from_list(list(overrides))
         return cfg
-    return LazyConfig.apply_overrides(LazyConfig.load(config_file), list(overrides))
+    return LazyConfig.apply_overrides(cfg, list(overrides))
 
 
 def build_model(cfg: Config, device: str = "cpu") -> ATSS:
@@ -89,7 +86,7 @@ def load_model(
     if checkpoint:
         if "://" not in checkpoint and not os.path.isfile(checkpoint):
             raise FileNotFoundError(f"Checkpoint {checkpoint} does not exist")
-        DetectionCheckpointer(model).load(checkpoint)
+        load_weights(model, checkpoint)
     return model, cfg
 
 
