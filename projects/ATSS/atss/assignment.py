@@ -178,6 +178,53 @@ def topk_nearest_candidates(anchors_per_level: List[Tensor], centers: Tensor, to
     return torch.cat(candidates, dim=1)
 
 
+def _gts_by_image(gt_boxes_per_image: Sequence[Tensor], device) -> Tuple[Tensor, Tensor]:
+    """
+    For the G ground truths of all images concatenated: (G,) the image of each, and (G,) its
+    index within its image, without a loop over images.
+    """
+    counts = torch.tensor([len(b) for b in gt_boxes_per_image], device=device)
+    num_gt = int(counts.sum())
+    image_of_gt = torch.repeat_interleave(
+        torch.arange(len(gt_boxes_per_image), device=device), counts, output_size=num_gt
+    )
+    index_in_image = torch.arange(num_gt, device=device) - (counts.cumsum(0) - counts)[image_of_gt]
+    return image_of_gt, index_in_image
+
+
+def _resolve_winners(
+    candidates: Tensor,
+    is_pos: Tensor,
+    ious: Tensor,
+    image_of_gt: Tensor,
+    index_in_image: Tensor,
+    num_images: int,
+    num_anchors: int,
+) -> Tensor:
+    """
+    An anchor positive for several ground truths goes to the one with the highest IoU
+    (Section 4.1), ties to the lower index: the (G, K) candidates are scattered into one slot per
+    (image, anchor), first the highest IoU, then the lowest index among the ground truths
+    reaching it.
+
+    Args:
+        candidates: (G, K) anchor indices; is_pos, ious: (G, K) their test and IoU.
+        image_of_gt, index_in_image: (G,) from :func:`_gts_by_image`.
+
+    Returns:
+        (num_images, num_anchors) index of the winning ground truth within its image, or NEGATIVE.
+    """
+    slot = (image_of_gt * num_anchors)[:, None] + candidates  # (G, K)
+    best_iou = ious.new_full((num_images * num_anchors,), -1.0)
+    best_iou.scatter_reduce_(0, slot.flatten(), torch.where(is_pos, ious, -1.0).flatten(), "amax")
+    is_winner = is_pos & (ious == best_iou[slot])
+    no_winner = len(image_of_gt)  # larger than any index in an image
+    winner = torch.full_like(best_iou, no_winner, dtype=torch.long)
+    winner_values = torch.where(is_winner, index_in_image[:, None], no_winner)
+    winner.scatter_reduce_(0, slot.flatten(), winner_values.flatten(), "amin")
+    return torch.where(winner == no_winner, NEGATIVE, winner).view(num_images, num_anchors)
+
+
 def _atss_assign(
     anchors_per_level: Sequence[Tensor],
     gt_boxes_per_image: Sequence[Tensor],
@@ -195,13 +242,7 @@ def _atss_assign(
     if num_gt == 0 or num_anchors == 0:
         return torch.full((num_images, num_anchors), NEGATIVE, dtype=torch.long, device=device)
 
-    # Image of each ground truth and its index within the image, without a loop over images.
-    counts = torch.tensor([len(b) for b in gt_boxes_per_image], device=device)
-    image_of_gt = torch.repeat_interleave(
-        torch.arange(num_images, device=device), counts, output_size=num_gt
-    )
-    first_gt_of_image = counts.cumsum(0) - counts
-    index_in_image = torch.arange(num_gt, device=device) - first_gt_of_image[image_of_gt]
+    image_of_gt, index_in_image = _gts_by_image(gt_boxes_per_image, device)
 
     # Lines 3-6: candidates, only (G, k * L) of them; no (A, G) matrix on regular grids.
     anchors_per_level, centers = list(anchors_per_level), _centers(gt_boxes)
@@ -222,20 +263,9 @@ def _atss_assign(
     sides = _distances_to_sides(_centers(candidate_boxes), gt_boxes[:, None, :])
     is_pos = (ious >= threshold[:, None]) & (sides.amin(dim=-1) > center_margin)
 
-    # An anchor positive for several ground truths goes to the one with the highest IoU
-    # (Section 4.1), ties to the lower index: scatter the candidates into one slot per
-    # (image, anchor), first the highest IoU, then the lowest index among the ground truths
-    # reaching it.
-    slot = (image_of_gt * num_anchors)[:, None] + candidates  # (G, K)
-    best_iou = ious.new_full((num_images * num_anchors,), -1.0)
-    best_iou.scatter_reduce_(0, slot.flatten(), torch.where(is_pos, ious, -1.0).flatten(), "amax")
-    is_winner = is_pos & (ious == best_iou[slot])
-    no_winner = num_gt  # larger than any index in an image
-    winner = torch.full((num_images * num_anchors,), no_winner, dtype=torch.long, device=device)
-    winner_values = torch.where(is_winner, index_in_image[:, None], no_winner)
-    winner.scatter_reduce_(0, slot.flatten(), winner_values.flatten(), "amin")
-    assigned = torch.where(winner == no_winner, NEGATIVE, winner)
-    return assigned.view(num_images, num_anchors)
+    return _resolve_winners(
+        candidates, is_pos, ious, image_of_gt, index_in_image, num_images, num_anchors
+    )
 
 
 def atss_assign_batch(
@@ -468,7 +498,7 @@ def topk_iou_assign_batch(
     gt_boxes_per_image: List[Tensor],
     *,
     topk: int = 9,
-    center_margin: float = 0.51,
+    center_margin: float = CENTER_IN_BOX_MARGIN,
 ) -> Tensor:
     """
     The official code's "TOPK" positive type (``POSITIVE_TYPE: 'TOPK'`` in its ``loss.py``), in
@@ -505,11 +535,7 @@ def topk_iou_assign_batch(
     if num_gt == 0 or num_anchors == 0:
         return torch.full((num_images, num_anchors), NEGATIVE, dtype=torch.long, device=device)
 
-    counts = torch.tensor([len(b) for b in gt_boxes_per_image], device=device)
-    image_of_gt = torch.repeat_interleave(
-        torch.arange(num_images, device=device), counts, output_size=num_gt
-    )
-    index_in_image = torch.arange(num_gt, device=device) - (counts.cumsum(0) - counts)[image_of_gt]
+    image_of_gt, index_in_image = _gts_by_image(gt_boxes_per_image, device)
 
     anchor_centers = _centers(anchors)
     ious = _iou(gt_boxes[:, None, :], anchors[None, :, :])  # (G, A)
@@ -526,15 +552,6 @@ def topk_iou_assign_batch(
     is_pos = sides.amin(dim=-1) > center_margin  # (G, k)
     candidate_ious = ious.gather(1, candidates)
 
-    # Several ground truths claim an anchor: the highest IoU wins, then the lower index.
-    slot = (image_of_gt * num_anchors)[:, None] + candidates
-    best_iou = ious.new_full((num_images * num_anchors,), -1.0)
-    best_iou.scatter_reduce_(
-        0, slot.flatten(), torch.where(is_pos, candidate_ious, -1.0).flatten(), "amax"
+    return _resolve_winners(
+        candidates, is_pos, candidate_ious, image_of_gt, index_in_image, num_images, num_anchors
     )
-    is_winner = is_pos & (candidate_ious == best_iou[slot])
-    no_winner = num_gt
-    winner = torch.full((num_images * num_anchors,), no_winner, dtype=torch.long, device=device)
-    winner_values = torch.where(is_winner, index_in_image[:, None], no_winner)
-    winner.scatter_reduce_(0, slot.flatten(), winner_values.flatten(), "amin")
-    return torch.where(winner == no_winner, NEGATIVE, winner).view(num_images, num_anchors)
