@@ -1,4 +1,5 @@
 """ATSS with AP-Loss as classification loss (``cls_loss="ap"``): training, options, configs."""
+import math
 from pathlib import Path
 import pytest
 import torch
@@ -54,7 +55,7 @@ def test_detector_trains_with_finite_losses_under_ap_loss(assigner):
     history = train_steps(model, BATCH)
     for losses in history:
         assert set(losses) == {"loss_cls", "loss_box_reg", "loss_centerness"}
-        assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
+        assert all(math.isfinite(v) for v in losses.values())
         assert 0 < losses["loss_cls"] <= 1
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
@@ -132,3 +133,16 @@ def test_official_setting_config_is_retinanet_with_ap_loss():
     assert model.head.num_anchors == 9 and model.anchor_generator.scales_per_octave == 3
     assert model.box_loss == "smooth_l1" and model.smooth_l1_beta == 1.0
     assert cfg.optimizer.lr == 0.001
+
+
+def test_official_setting_builds_a_plain_retinanet_head_and_trains_with_finite_losses():
+    from detectron2.config import instantiate
+
+    cfg = LazyConfig.load(str(CONFIGS / "APLoss" / "aploss_retinanet_R_50_FPN_1x.py"))
+    model = instantiate(cfg.model)
+    # RetinaNet's head: no normalisation, no centerness branch, no per-level scalar.
+    assert model.head.centerness is None and model.head.scales is None
+    assert not any(isinstance(m, torch.nn.GroupNorm) for m in model.head.modules())
+    losses = train_steps(model, BATCH, steps=1)[0]
+    assert set(losses) == {"loss_cls", "loss_box_reg"}
+    assert all(math.isfinite(v) for v in losses.values())
