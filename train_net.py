@@ -72,6 +72,7 @@ from atss.data import (  # noqa: E402
     check_dataset_classes,
     check_image_files,
     drop_invalid_annotations,
+    has_fast_coco_eval,
 )
 from atss.engine import (  # noqa: E402
     ResilientCheckpointer,
@@ -91,15 +92,6 @@ from atss.engine.data_setup import (  # noqa: E402
 from atss.modeling import ATSSWithTTA  # noqa: E402
 
 logger = logging.getLogger("detectron2")
-
-
-def has_fast_coco_eval() -> bool:
-    """Whether detectron2 was built with its C++ extension, which COCOEvaluator's fast path uses."""
-    try:
-        from detectron2 import _C  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def setup_atss_logger(cfg) -> None:

@@ -10,6 +10,7 @@ from .coco_json import (
     check_dataset_classes,
     check_image_files,
     drop_invalid_annotations,
+    has_fast_coco_eval,
     load_coco_instances,
     register_coco_instances_checked,
 )

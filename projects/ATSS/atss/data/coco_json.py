@@ -200,6 +200,15 @@ def load_coco_instances(json_file: str, image_root: str, dataset_name: str) -> L
     return dicts
 
 
+def has_fast_coco_eval() -> bool:
+    """Whether detectron2 was built with its C++ extension, which COCOEvaluator's fast path uses."""
+    try:
+        from detectron2 import _C  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 class CheckedCOCOEvaluator(COCOEvaluator):
     """
     detectron2's COCOEvaluator, whose ground truth leaves out the annotations that

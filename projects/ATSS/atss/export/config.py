@@ -13,12 +13,13 @@ from torch import nn
 
 import detectron2.data.transforms as T
 from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import LazyConfig, get_cfg, instantiate
+from detectron2.config import LazyConfig, instantiate
 from detectron2.data import MetadataCatalog, build_detection_test_loader
 from detectron2.evaluation import COCOEvaluator
 from detectron2.modeling import build_model
 
-from ..config import add_atss_config
+from ..data import has_fast_coco_eval
+from ..model_zoo import load_config_file
 
 __all__ = ["DeployConfig", "plain_module_attributes"]
 
@@ -37,14 +38,6 @@ def plain_module_attributes(model: nn.Module) -> nn.Module:
     return model
 
 
-def _has_fast_coco_eval() -> bool:
-    try:
-        from detectron2 import _C  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 class DeployConfig:
     """
     A loaded config, with the model, weights, test-time preprocessing, test set and evaluator it
@@ -56,13 +49,10 @@ class DeployConfig:
             raise FileNotFoundError(f"Config file {config_file!r} does not exist")
         self.config_file = config_file
         self.is_lazy = not config_file.endswith(".yaml")
+        cfg = load_config_file(config_file)
         if self.is_lazy:
-            cfg = LazyConfig.load(config_file)
             self.cfg = LazyConfig.apply_overrides(cfg, list(opts))
         else:
-            cfg = get_cfg()
-            add_atss_config(cfg)
-            cfg.merge_from_file(config_file)
             cfg.merge_from_list(list(opts))
             # Export and evaluation run in one process on the CPU (exported models are checked
             # against the eager one there).
@@ -149,5 +139,5 @@ class DeployConfig:
     def build_evaluator(self, output_dir: str) -> COCOEvaluator:
         # As detectron2's export script: COCOEvaluator on the first test set.
         return COCOEvaluator(
-            self.test_dataset_name, output_dir=output_dir, use_fast_impl=_has_fast_coco_eval()
+            self.test_dataset_name, output_dir=output_dir, use_fast_impl=has_fast_coco_eval()
         )
