@@ -251,3 +251,23 @@ def test_demo_on_two_images_writes_two_annotated_files(tmp_path, detecting_check
         drawn = cv2.imread(str(out / name))
         assert drawn.shape == sample_image().shape
         assert not np.array_equal(drawn, sample_image())  # detections were drawn
+
+
+@pytest.mark.parametrize("method, fmt", [("tracing", "onnx"), ("tracing", "torchscript")])
+def test_evaluation_of_an_exported_model_takes_the_uint8_images_of_dataset_mappers(
+    tmp_path, detecting_checkpoint, method, fmt
+):
+    # --run-eval feeds the exported model what detectron2's test loader makes: uint8 images.
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime", reason="onnxruntime not installed (the [export] extra)")
+    from atss.export import ExportedDetector
+
+    assert export(tmp_path, detecting_checkpoint, method, fmt) == 0
+    exported = ExportedDetector(
+        str(tmp_path / "out" / ("model.onnx" if fmt == "onnx" else "model.ts")), method
+    )
+    image = torch.as_tensor(sample_image().transpose(2, 0, 1))
+    assert image.dtype == torch.uint8
+    outputs = exported.eval_function()([{"image": image, "height": 256, "width": 320}])
+    instances = outputs[0]["instances"]
+    assert len(instances) > 10 and instances.image_size == (256, 320)

@@ -68,7 +68,8 @@ class ExportedDetector:
         def run(inputs: List[dict]) -> List[dict]:
             results = []
             for x in inputs:
-                instances = self(x["image"])
+                # Dataset mappers give uint8 images; the exported models take float ones.
+                instances = self(x["image"].float())
                 height = x.get("height", x["image"].shape[1])
                 width = x.get("width", x["image"].shape[2])
                 results.append({"instances": detector_postprocess(instances, height, width)})
