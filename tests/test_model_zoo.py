@@ -17,8 +17,10 @@ SHAPES = "Shapes/atss_R_18_FPN_shapes.py"
 
 @pytest.fixture
 def in_empty_dir(tmp_path, monkeypatch):
-    """Run from an empty directory with an empty converted-checkpoint folder."""
+    """Run from an empty directory, as if it were the repository root (whose output/ may hold a
+    trained main job), with an empty converted-checkpoint folder."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("atss.model_zoo.model_zoo.REPO_ROOT", tmp_path)
     monkeypatch.setenv("ATSS_MODEL_ZOO", str(tmp_path / "zoo"))
     return tmp_path
 

@@ -23,7 +23,8 @@ __all__ = [
 ]
 
 # The configs ship with the repository (projects/ATSS/atss/model_zoo/ -> repository root).
-CONFIGS_DIR = Path(__file__).resolve().parents[4] / "configs"
+REPO_ROOT = Path(__file__).resolve().parents[4]
+CONFIGS_DIR = REPO_ROOT / "configs"
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ OFFICIAL_MODELS: Dict[str, OfficialModel] = {
 def converted_checkpoints_dir() -> Path:
     """Where converted official checkpoints are looked for: ``$ATSS_MODEL_ZOO``, by default
     ``checkpoints/official`` of the repository, where ``configs/Official`` read them."""
-    return Path(os.environ.get("ATSS_MODEL_ZOO", CONFIGS_DIR.parent / "checkpoints" / "official"))
+    return Path(os.environ.get("ATSS_MODEL_ZOO", REPO_ROOT / "checkpoints" / "official"))
 
 
 def _name(config_path: str) -> str:
@@ -136,7 +137,7 @@ def _trained_output(config_path: str) -> Path:
     ``OUTPUT_DIR``), relative to the current directory, else to the repository root."""
     cfg = load_config_file(get_config_file(config_path))
     output_dir = cfg.OUTPUT_DIR if isinstance(cfg, CfgNode) else cfg.train.output_dir
-    for base in (Path.cwd(), CONFIGS_DIR.parent):
+    for base in (Path.cwd(), REPO_ROOT):
         checkpoint = base / output_dir / "model_final.pth"
         if checkpoint.is_file():
             return checkpoint
