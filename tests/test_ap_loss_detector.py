@@ -114,11 +114,14 @@ def test_yaml_keys_reach_the_model():
     assert model.cls_loss == "ap" and model.ap_loss_delta == 0.5
 
 
-def test_shapes_config_differs_from_the_focal_one_only_by_the_loss():
+def test_shapes_config_differs_from_the_focal_one_only_by_the_loss_and_its_score_threshold():
     focal = LazyConfig.load(str(CONFIGS / "Shapes" / "atss_R_18_FPN_shapes.py"))
     ap = LazyConfig.load(str(CONFIGS / "Shapes" / "atss_aploss_R_18_FPN_shapes.py"))
     assert ap.model.cls_loss == "ap"
-    del ap.model.cls_loss, ap.model.ap_loss_delta
+    # The official AP-Loss inference threshold: its ranking scores are not calibrated.
+    assert ap.model.test_score_thresh == 0.01
+    del ap.model.cls_loss, ap.model.ap_loss_delta, ap.model.test_score_thresh
+    del focal.model.test_score_thresh
     assert LazyConfig.to_py(ap.model) == LazyConfig.to_py(focal.model)
     assert ap.train.max_iter == focal.train.max_iter
     assert LazyConfig.to_py(ap.optimizer) == LazyConfig.to_py(focal.optimizer)

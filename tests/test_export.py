@@ -93,15 +93,29 @@ def sample_image(height: int = 128, width: int = 160) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def detecting_checkpoint(tmp_path_factory) -> str:
-    """Random weights of the shapes model whose class probabilities pass the test threshold."""
-    torch.manual_seed(0)
-    model = DeployConfig(SHAPES_CONFIG).build_model()
-    torch.nn.init.normal_(model.head.cls_score.weight, std=0.05)
-    torch.nn.init.constant_(model.head.cls_score.bias, -2.0)
-    path = tmp_path_factory.mktemp("weights") / "detecting.pth"
-    torch.save({"model": model.state_dict()}, path)
-    return str(path)
+def detecting_checkpoints(tmp_path_factory):
+    """
+    ``checkpoint(*opts)``: random weights of the shapes model with the config options ``opts``,
+    whose class probabilities pass the test threshold (one file per set of options).
+    """
+    paths = {}
+
+    def checkpoint(*opts: str) -> str:
+        if opts not in paths:
+            torch.manual_seed(0)
+            model = DeployConfig(SHAPES_CONFIG, opts).build_model()
+            torch.nn.init.normal_(model.head.cls_score.weight, std=0.05)
+            torch.nn.init.constant_(model.head.cls_score.bias, -2.0)
+            paths[opts] = str(tmp_path_factory.mktemp("weights") / "detecting.pth")
+            torch.save({"model": model.state_dict()}, paths[opts])
+        return paths[opts]
+
+    return checkpoint
+
+
+@pytest.fixture(scope="module")
+def detecting_checkpoint(detecting_checkpoints) -> str:
+    return detecting_checkpoints()
 
 
 def eager_detections(model, image_bgr: np.ndarray) -> Instances:
@@ -171,11 +185,12 @@ DCN = "model.head.use_dcn_in_tower=True"
     ],
 )
 def test_export_reloaded_without_atss_or_detectron2_gives_the_eager_detections(
-    tmp_path, detecting_checkpoint, method, fmt, opts
+    tmp_path, detecting_checkpoints, method, fmt, opts
 ):
     if fmt == "onnx":
         for module in ("onnx", "onnxruntime"):
             pytest.importorskip(module, reason=f"{module} not installed (the [export] extra)")
+    detecting_checkpoint = detecting_checkpoints(*opts)
     assert export(tmp_path, detecting_checkpoint, method, fmt, *opts) == 0
     eager_model = DeployConfig(
         SHAPES_CONFIG, [f"train.init_checkpoint={detecting_checkpoint}", *opts]
@@ -197,6 +212,16 @@ def test_dcn_model_is_refused_for_onnx_with_the_reason_and_nothing_is_written(tm
     assert status == 2
     assert "deformable convolutions" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_weights_that_leave_part_of_the_model_random_are_refused_naming_the_keys(
+    detecting_checkpoint,
+):
+    # The plain model's weights lack the offsets of the deformable tower: an exported model must
+    # not silently keep random ones.
+    config = DeployConfig(SHAPES_CONFIG, [f"train.init_checkpoint={detecting_checkpoint}", DCN])
+    with pytest.raises(RuntimeError, match="does not match the model.*missing.*offset"):
+        config.build_model()
 
 
 def test_scripting_to_onnx_is_refused():

@@ -12,14 +12,13 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
 
 import detectron2.data.transforms as T
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import LazyConfig, instantiate
 from detectron2.data import MetadataCatalog, build_detection_test_loader
 from detectron2.evaluation import COCOEvaluator
 from detectron2.modeling import build_model
 
 from ..data import has_fast_coco_eval
-from ..model_zoo import load_config_file
+from ..model_zoo import load_config_file, load_weights
 
 __all__ = ["DeployConfig", "plain_module_attributes"]
 
@@ -94,14 +93,15 @@ class DeployConfig:
     def build_model(self) -> nn.Module:
         """
         The model on the CPU in eval mode, with the config's weights (random ones when there are
-        none).
+        none). Weights that do not cover the whole model (e.g. a backbone-only initialisation)
+        are an error naming the keys: an exported model must not be partly random.
         """
         if self.is_lazy:
             model = instantiate(self.cfg.model)
         else:
             model = build_model(self.cfg)
         if self.weights:
-            DetectionCheckpointer(model).load(self.weights)
+            load_weights(model, self.weights)
         else:
             logger.warning(f"{self.config_file} names no weights: the model is random")
         return plain_module_attributes(model.eval())
