@@ -8,27 +8,13 @@ pytestmark = pytest.mark.detectron2
 pytest.importorskip("detectron2", reason="detectron2 not installed")
 
 from detectron2.config import LazyConfig
-from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 from atss.losses import ap_loss
-from tiny_model import tiny_atss
+from tiny_model import sample, tiny_atss
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-SIZE = 128
 RETINANET_A9 = {"anchor_scale": 4.0, "scales_per_octave": 3, "aspect_ratios": [0.5, 1.0, 2.0]}
-
-
-def sample(boxes, classes):
-    image = torch.full((3, SIZE, SIZE), 30.0)
-    for (x1, y1, x2, y2), c in zip(boxes, classes):
-        image[c % 3, int(y1) : int(y2), int(x1) : int(x2)] = 220.0
-    instances = Instances((SIZE, SIZE))
-    instances.gt_boxes = Boxes(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4))
-    instances.gt_classes = torch.tensor(classes, dtype=torch.long)
-    return {"image": image, "instances": instances}
-
-
 BATCH = [sample([[10, 12, 60, 70], [60, 60, 120, 126]], [0, 1]), sample([[30, 20, 90, 50]], [1])]
 
 

@@ -10,29 +10,17 @@ pytest.importorskip("detectron2", reason="detectron2 not installed")
 
 from detectron2.config import LazyConfig, instantiate
 from detectron2.model_zoo import get_config
-from detectron2.structures import Boxes, Instances, pairwise_iou
+from detectron2.structures import Boxes, pairwise_iou
 from detectron2.utils.events import EventStorage
 
 from atss import ATSS, ATSSAnchorGenerator, ATSSHead
-from tiny_model import CHANNELS, STRIDES, TinyBackbone, tiny_atss
+from tiny_model import CHANNELS, SIZE, STRIDES, TinyBackbone, sample, tiny_atss
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-SIZE = 128  # image side: levels of 16, 8, 4, 2 and 1 locations
 
 
 def logit(p: float) -> float:
     return math.log(p / (1 - p))
-
-
-def sample(boxes, classes, size=SIZE):
-    """A dark image with each box painted bright in a channel chosen by its class."""
-    image = torch.full((3, size, size), 30.0)
-    for (x1, y1, x2, y2), c in zip(boxes, classes):
-        image[c % 3, int(y1) : int(y2), int(x1) : int(x2)] = 220.0
-    instances = Instances((size, size))
-    instances.gt_boxes = Boxes(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4))
-    instances.gt_classes = torch.tensor(classes, dtype=torch.long)
-    return {"image": image, "instances": instances}
 
 
 class FixedHead(nn.Module):

@@ -8,12 +8,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 import pytest
 
 pytestmark = [pytest.mark.detectron2, pytest.mark.slow]
+pytest.importorskip("detectron2", reason="detectron2 not installed")
+
+import tiny_run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES_CONFIG = "configs/Shapes/atss_R_18_FPN_shapes.py"
@@ -29,15 +30,7 @@ MIN_AP50 = 8.0
 def run_train_net(datasets: Path, *args: str, succeeds: bool = True) -> str:
     """Run ``python train_net.py *args`` from the project directory; returns its output."""
     env = dict(os.environ, ATSS_DATASETS=str(datasets))
-    proc = subprocess.run(
-        [sys.executable, "train_net.py", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=900,
-    )
+    proc = tiny_run.run_train_net(env, *args, timeout=900)
     assert (proc.returncode == 0) == succeeds, proc.stdout[-5000:]
     return proc.stdout
 

@@ -5,11 +5,13 @@ from torch import nn
 
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import Backbone
+from detectron2.structures import Boxes, Instances
 
 from atss import ATSS, ATSSAnchorGenerator, ATSSHead
 
 STRIDES = [8, 16, 32, 64, 128]
 CHANNELS = 64
+SIZE = 128  # image side of ``sample``: levels of 16, 8, 4, 2 and 1 locations
 
 
 class TinyBackbone(Backbone):
@@ -59,3 +61,17 @@ def tiny_atss(num_classes: int = 2, num_anchors_cfg=None, **kwargs) -> ATSS:
         pixel_std=[64.0, 64.0, 64.0],
         **kwargs,
     )
+
+
+def sample(boxes, classes, size: int = SIZE) -> Dict:
+    """
+    A training input: a dark image with each box painted bright in a channel chosen by its
+    class, and its ground truth.
+    """
+    image = torch.full((3, size, size), 30.0)
+    for (x1, y1, x2, y2), c in zip(boxes, classes):
+        image[c % 3, int(y1) : int(y2), int(x1) : int(x2)] = 220.0
+    instances = Instances((size, size))
+    instances.gt_boxes = Boxes(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4))
+    instances.gt_classes = torch.tensor(classes, dtype=torch.long)
+    return {"image": image, "instances": instances}

@@ -61,7 +61,8 @@ def tiny_run_env(directory: Path) -> dict:
     )
 
 
-def run_train_net(env: dict, *args: str) -> subprocess.CompletedProcess:
+def run_train_net(env: dict, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``python train_net.py *args`` from the repository root, stdout and stderr together."""
     return subprocess.run(
         [sys.executable, "train_net.py", *args],
         cwd=ROOT,
@@ -69,5 +70,5 @@ def run_train_net(env: dict, *args: str) -> subprocess.CompletedProcess:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        timeout=600,
+        timeout=timeout,
     )
