@@ -14,9 +14,7 @@ detections on the image before it is timed.
 
 import argparse
 import os
-import statistics
 import tempfile
-import time
 from pathlib import Path
 import torch
 
@@ -26,6 +24,7 @@ from detectron2.modeling.backbone.resnet import BottleneckBlock
 from detectron2.structures import Instances, pairwise_iou
 
 from atss.export import ExportedDetector, export_scripting, export_tracing, plain_module_attributes
+from timing import median_seconds
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 VARIANTS = ("eager", "TorchScript traced", "TorchScript scripted", "ONNX Runtime")
@@ -63,17 +62,6 @@ def check_same_detections(exported: Instances, eager: Instances, name: str) -> N
         raise AssertionError(f"{name}: {int((~matched).sum())} detections differ from eager")
 
 
-def timed(fn, repeats: int) -> float:
-    for _ in range(2):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def measure(model, image: torch.Tensor, repeats: int, threads: int, workdir: str) -> dict:
     model = plain_module_attributes(detecting_random_weights(model).eval())
     with torch.no_grad():
@@ -101,9 +89,9 @@ def measure(model, image: torch.Tensor, repeats: int, threads: int, workdir: str
         with torch.no_grad():
             model([{"image": image}])
 
-    times = {"eager": timed(run_eager, repeats)}
+    times = {"eager": median_seconds(run_eager, repeats, warmup=2)}
     for variant, runner in runners.items():
-        times[variant] = timed(lambda: runner.raw(image), repeats)
+        times[variant] = median_seconds(lambda: runner.raw(image), repeats, warmup=2)
     return times
 
 

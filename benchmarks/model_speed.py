@@ -10,8 +10,6 @@ of the model; inference is a forward pass in eval mode with the post-processing.
 the median of ``--repeats`` runs after one warm-up run.
 """
 import argparse
-import statistics
-import time
 from pathlib import Path
 import torch
 
@@ -21,6 +19,7 @@ from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
 import atss  # noqa: F401 (registers ATSS and AutoAssign)
+from timing import median_seconds
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -36,16 +35,6 @@ def make_inputs(height: int, width: int, num_boxes: int = 8):
     return [{"image": image, "instances": instances}]
 
 
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def measure(model, inputs, repeats: int):
     def train_step():
         model.train()
@@ -59,7 +48,7 @@ def measure(model, inputs, repeats: int):
         with torch.no_grad():
             model([{"image": inputs[0]["image"]}])
 
-    return timed(train_step, repeats), timed(inference, repeats)
+    return median_seconds(train_step, repeats), median_seconds(inference, repeats)
 
 
 def main():

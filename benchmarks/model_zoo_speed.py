@@ -10,25 +10,18 @@ post-processing). Each time is the median of ``--repeats`` forward passes in eva
 warm-up pass, with the model's own preprocessing (normalisation, padding to a multiple of 32).
 """
 import argparse
-import statistics
-import time
 import torch
 
 from detectron2.config import instantiate
 
 from atss import model_zoo
+from timing import median_seconds
 
 
 def inference_seconds(model: torch.nn.Module, image: torch.Tensor, repeats: int) -> float:
     model.eval()
-    times = []
     with torch.no_grad():
-        for i in range(repeats + 1):
-            start = time.perf_counter()
-            model([{"image": image}])
-            if i:  # the first pass is a warm-up
-                times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        return median_seconds(lambda: model([{"image": image}]), repeats)
 
 
 def main():
