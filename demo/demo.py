@@ -21,6 +21,8 @@ import tqdm
 from detectron2.data.detection_utils import read_image
 from detectron2.utils.logger import setup_logger
 
+from atss.checkpoint.resilient import CheckpointError
+from atss.config import ConfigError
 from atss.export import DeployConfig
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -50,6 +52,11 @@ def get_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.5,
         help="Minimum score for instance predictions to be shown",
+    )
+    parser.add_argument(
+        "--allow-unloaded-weights",
+        action="store_true",
+        help="use the model even when the config names no weights (random weights)",
     )
     parser.add_argument(
         "--opts",
@@ -135,7 +142,11 @@ def main(argv=None) -> None:
     if sum(sources) != 1:
         raise SystemExit("demo.py: error: give exactly one of --input, --video-input, --webcam")
 
-    demo = VisualizationDemo(DeployConfig(args.config_file, args.opts), args.confidence_threshold)
+    try:
+        config = DeployConfig(args.config_file, args.opts, args.allow_unloaded_weights)
+        demo = VisualizationDemo(config, args.confidence_threshold)
+    except (ConfigError, CheckpointError) as e:
+        raise SystemExit(f"demo.py: error: {e}")
     if args.input:
         run_on_images(demo, args, logger)
     elif args.video_input:

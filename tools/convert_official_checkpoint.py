@@ -20,7 +20,6 @@ import argparse
 import logging
 import os
 import sys
-import tempfile
 from dataclasses import asdict
 import torch
 
@@ -28,6 +27,7 @@ from detectron2.config import LazyConfig, instantiate
 from detectron2.utils.logger import setup_logger
 
 from atss.checkpoint import OfficialArchitecture, anchor_center_shift, convert_official_state_dict
+from atss.checkpoint.atomic import write_atomically
 
 logger = logging.getLogger("convert_official_checkpoint")
 
@@ -45,6 +45,8 @@ def official_config_name(arch: OfficialArchitecture) -> str:
 
 def load_official_checkpoint(path: str) -> dict:
     """The state dict of an official ``.pth``; a clear error for unreadable or other files."""
+    if not os.path.isfile(path):
+        raise ValueError(f"Official checkpoint {path} does not exist")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for truncated or foreign files
@@ -84,20 +86,6 @@ def check_against_config(state_dict: dict, config_file: str) -> None:
         )
 
 
-def save_atomically(obj: dict, path: str) -> None:
-    """Write ``obj`` to ``path`` through a temporary file, so a failure leaves no partial file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("src", metavar="SRC", help="official checkpoint (.pth)")
@@ -120,7 +108,9 @@ def main(argv=None) -> None:
         logger.info(f"Loads into {args.config} with no missing or unexpected keys.")
     # Torch tensors under "model" and no "matching_heuristics": DetectionCheckpointer loads the
     # names as they are.
-    save_atomically({"model": converted, "official_architecture": asdict(arch)}, args.dst)
+    os.makedirs(os.path.dirname(os.path.abspath(args.dst)), exist_ok=True)
+    checkpoint = {"model": converted, "official_architecture": asdict(arch)}
+    write_atomically(args.dst, lambda f: torch.save(checkpoint, f))
     logger.info(f"Wrote {len(converted)} tensors to {args.dst}")
 
 

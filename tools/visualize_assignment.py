@@ -41,7 +41,7 @@ def parse_args(argv=None):
         "--rules",
         nargs="+",
         default=list(PAPER_RULES),
-        help=f"sample-selection rules to compare, among {registered_rules()}",
+        help=f"assignment rules to compare, among {registered_rules()}",
     )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides")
     return parser.parse_args(argv)
@@ -65,7 +65,7 @@ def main(argv=None) -> None:
         raise SystemExit(f"Unknown rules {unknown}; registered: {registered_rules()}")
     dataset_dict = find_image(args.dataset, args.image_id)
     model, cfg = load_model(args.config_file, overrides=args.opts)
-    view = view_assignment(model, cfg, annotated_mapper(cfg), dataset_dict, rules=args.rules)
+    view = view_assignment(model, annotated_mapper(cfg), dataset_dict, rules=args.rules)
     os.makedirs(args.output, exist_ok=True)
     figures = {"positives": plot_positives(view, args.rules)[0]}
     if len(view.gt_boxes) == 0:

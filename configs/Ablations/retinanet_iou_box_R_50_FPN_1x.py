@@ -4,7 +4,7 @@ improvements, positives by IoU >= 0.5 (negatives < 0.4) and centre inside the GT
 """
 from ..ATSS.atss_R_50_FPN_1x import dataloader, lr_multiplier, model, optimizer, train
 
-model.assigner = "max_iou"
+model.assignment = "max_iou"
 model.iou_thresholds = (0.4, 0.5)
 model.allow_low_quality_matches = True
 model.require_center_in_gt = True

@@ -5,7 +5,8 @@ configs/Shapes/atss_R_18_FPN_shapes.py`` trains, evaluates with COCOEvaluator (b
 prints its progress with an ETA; the README gives its measured time and AP.
 
 The model is the paper's (ATSS, one 8S anchor per location, GN head with centerness) with a
-smaller trunk: ResNet-18 with trainable BatchNorm (frozen statistics need pretrained weights) and
+smaller trunk: ResNet-18 with trainable, synchronised BatchNorm (frozen statistics need pretrained
+weights) and
 a 128-channel FPN and head; AdamW with a cosine schedule.
 """
 
@@ -25,8 +26,10 @@ from ..common.train import train
 
 CHANNELS = 128
 
-model.backbone.bottom_up.stem.norm = "BN"
-model.backbone.bottom_up.stages = L(ResNet.make_default_stages)(depth=18, norm="BN")
+# detectron2's NaiveSyncBatchNorm: plain BatchNorm in one process; with --num-gpus N (CPU processes
+# over gloo too), statistics of the whole batch, so N processes train as one.
+model.backbone.bottom_up.stem.norm = "naiveSyncBN"
+model.backbone.bottom_up.stages = L(ResNet.make_default_stages)(depth=18, norm="naiveSyncBN")
 model.backbone.bottom_up.freeze_at = 0
 model.backbone.out_channels = CHANNELS
 model.backbone.top_block.in_channels = CHANNELS

@@ -24,6 +24,8 @@ from detectron2.data import detection_utils
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils.logger import setup_logger
 
+from atss.checkpoint.resilient import CheckpointError
+from atss.config import ConfigError
 from atss.export import (
     EXPORT_FORMATS,
     EXPORT_METHODS,
@@ -48,6 +50,11 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--sample-image", default=None, help="sample image for input")
     parser.add_argument("--run-eval", action="store_true")
     parser.add_argument("--output", required=True, help="output directory for the converted model")
+    parser.add_argument(
+        "--allow-unloaded-weights",
+        action="store_true",
+        help="use the model even when the config names no weights (random weights)",
+    )
     parser.add_argument(
         "opts",
         help="config overrides: key=value for LazyConfigs, KEY VALUE pairs for YAML",
@@ -79,11 +86,11 @@ def main(argv=None) -> int:
     setup_logger()
     logger.info("Command line arguments: " + str(args))
 
-    config = DeployConfig(args.config_file, args.opts)
-    model = config.build_model()
     try:
+        config = DeployConfig(args.config_file, args.opts, args.allow_unloaded_weights)
+        model = config.build_model()
         check_exportable(model, args.export_method, args.format)
-    except UnsupportedExportError as e:
+    except (ConfigError, CheckpointError, UnsupportedExportError) as e:
         print(f"export_model.py: error: {e}", file=sys.stderr)
         return 2
     os.makedirs(args.output, exist_ok=True)

@@ -41,7 +41,7 @@ model = L(ATSS)(
     ),
     num_classes=80,
     head_in_features=["p3", "p4", "p5", "p6", "p7"],
-    assigner="atss",
+    assignment="atss",
     topk=9,
     center_margin=0.51,  # the official "> 0.01" of its "+1" frame, in detectron2's frame
     regression_type="box",

@@ -2,7 +2,7 @@
 ATSS (Adaptive Training Sample Selection, CVPR 2020) for Detectron2.
 
 ``import atss`` registers the ``ATSS`` meta-architecture, the ``ATSSAnchorGenerator``, the
-``ATSSHead``, the sample-selection rules, the ResNet-FPN backbone and the shapes datasets with
+``ATSSHead``, the assignment rules, the ResNet-FPN backbone and the shapes datasets with
 detectron2's registries.
 
 The pure-torch modules (``atss.assignment``, ``atss.anchor_grid``, ``atss.losses``) and

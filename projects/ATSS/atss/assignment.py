@@ -36,6 +36,7 @@ __all__ = [
     "fcos_assign",
     "max_iou_assign",
     "assignment_stats",
+    "broadcast_iou",
     "topk_iou_assign_batch",
 ]
 
@@ -47,9 +48,9 @@ IGNORED = -2
 # [x1, x2] is the continuous [x1, x2 + 1] and a point p the continuous p + 0.5; its test
 # "inside by more than 0.01" (atss_core/modeling/rpn/atss/loss.py, for ATSS, SSC and "In GT Box")
 # thus asks p - x1 > 0.01 and x2 - p > 0.01, i.e. continuous distances > 0.51 to every side.
-# Official FCOS asks > 0 in the index frame: 0.5 px. With 0.01 px, the former margin here, a
-# continuous-frame port selects about 6% more positives than the official code (20-45% more for
-# objects under 16 px).
+# Official FCOS asks > 0 in the index frame: 0.5 px. A margin of 0.01 px in the continuous frame
+# would select about 6% more positives than the official code (20-45% more for objects under
+# 16 px).
 CENTER_IN_BOX_MARGIN = 0.51
 FCOS_CENTER_MARGIN = 0.5
 
@@ -114,7 +115,7 @@ def _area(boxes: Tensor) -> Tensor:
     return wh[..., 0] * wh[..., 1]
 
 
-def _iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
+def broadcast_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
     """
     IoU of broadcastable (..., 4) XYXY boxes, as detectron2's ``pairwise_iou``: 0 where the boxes
     do not intersect, so empty boxes give 0 and never 0 / 0.
@@ -254,7 +255,7 @@ def _atss_assign(
     # Lines 7-10: per ground truth threshold = mean + std of the candidates' IoU. The standard
     # deviation is the unbiased one (torch's default, as the official code); a single candidate
     # has none and uses 0.
-    ious = _iou(candidate_boxes, gt_boxes[:, None, :])  # (G, K)
+    ious = broadcast_iou(candidate_boxes, gt_boxes[:, None, :])  # (G, K)
     threshold = ious.mean(dim=1)
     if ious.shape[1] > 1:
         threshold = threshold + ious.std(dim=1)
@@ -289,8 +290,7 @@ def atss_assign_batch(
             the anchors are a regular grid (same result, O(A + G * k * L)); False forces the
             dense :func:`topk_nearest_candidates`.
         center_margin: how far (pixels) inside the ground truth a positive's centre must be:
-            0.51 is the official test in the continuous frame (see ``CENTER_IN_BOX_MARGIN``),
-            0.01 this project's former behaviour.
+            0.51 is the official test in the continuous frame (see ``CENTER_IN_BOX_MARGIN``).
 
     Returns:
         (N, A) LongTensor: per image and anchor the index of the matched ground truth within that
@@ -433,7 +433,7 @@ def max_iou_assign(
     if gt_boxes.shape[0] == 0:
         return torch.full((anchors.shape[0],), NEGATIVE, dtype=torch.long, device=anchors.device)
 
-    ious = _iou(gt_boxes[:, None, :], anchors[None, :, :])  # (G, A)
+    ious = broadcast_iou(gt_boxes[:, None, :], anchors[None, :, :])  # (G, A)
     best_iou, matched = ious.max(dim=0)  # max() returns the first of equal maxima
     assigned = torch.where(best_iou >= fg_iou, matched, NEGATIVE)
     assigned = torch.where((best_iou >= bg_iou) & (best_iou < fg_iou), IGNORED, assigned)
@@ -538,7 +538,7 @@ def topk_iou_assign_batch(
     image_of_gt, index_in_image = _gts_by_image(gt_boxes_per_image, device)
 
     anchor_centers = _centers(anchors)
-    ious = _iou(gt_boxes[:, None, :], anchors[None, :, :])  # (G, A)
+    ious = broadcast_iou(gt_boxes[:, None, :], anchors[None, :, :])  # (G, A)
     distances = (anchor_centers[None, :, :] - _centers(gt_boxes)[:, None, :]).norm(dim=-1)
     # Official: divided by the largest distance of the image (all its anchors and GTs), / 1000.
     image_max = distances.new_zeros(num_images)

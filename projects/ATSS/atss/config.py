@@ -1,4 +1,14 @@
+import warnings
+
 from detectron2.config import CfgNode as CN
+
+from .assignment import FCOS_SIZE_RANGES
+
+__all__ = ["ConfigError", "add_atss_config", "add_autoassign_config", "yaml_assignment"]
+
+
+class ConfigError(ValueError):
+    """A config, override or command-line problem the user can fix; the message names the fix."""
 
 
 def add_atss_config(cfg):
@@ -26,16 +36,18 @@ def add_atss_config(cfg):
     cfg.MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS = [[1.0]]
     cfg.MODEL.ANCHOR_GENERATOR.OFFSET = 0.5
 
-    # Sample selection (Section 4.1 and the rules of Tables 2-3): "atss", "max_iou", "fcos",
-    # "center_sampling"; "topk" is the official code's extra rule, in no table.
-    cfg.MODEL.ATSS.ASSIGNER = "atss"
+    # Assignment of positives, the paper's "sample selection" (Section 4.1 and the rules of
+    # Tables 2-3): "atss", "max_iou", "fcos", "center_sampling"; "topk" is the official code's
+    # extra rule, in no table.
+    cfg.MODEL.ATSS.ASSIGNMENT = "atss"
+    cfg.MODEL.ATSS.ASSIGNER = ""  # deprecated name of ASSIGNMENT, read for one release
     cfg.MODEL.ATSS.TOPK = 9
     cfg.MODEL.ATSS.IOU_THRESHOLDS = [0.4, 0.5]  # background below, foreground at or above
     cfg.MODEL.ATSS.ALLOW_LOW_QUALITY_MATCHES = True
     cfg.MODEL.ATSS.REQUIRE_CENTER_IN_GT = False  # Table 1's "In GT Box" for max_iou
-    cfg.MODEL.ATSS.SIZE_RANGES = [[0, 64], [64, 128], [128, 256], [256, 512], [512, float("inf")]]
+    cfg.MODEL.ATSS.SIZE_RANGES = [list(r) for r in FCOS_SIZE_RANGES]
     cfg.MODEL.ATSS.CENTER_SAMPLING_RADIUS = 1.5
-    # Official frame (issue 10): a positive's centre lies inside its GT by more than this many
+    # The official frame: a positive's centre lies inside its GT by more than this many
     # pixels (0.51 = the official "> 0.01" of the "+1" index frame); anchors are shifted by
     # ANCHOR_CENTER_SHIFT pixels (0.5 = official anchor centres, for converted checkpoints).
     cfg.MODEL.ATSS.CENTER_MARGIN = 0.51
@@ -110,3 +122,14 @@ def add_autoassign_config(cfg):
     cfg.MODEL.AUTOASSIGN.SCORE_THRESH_TEST = 0.05
     cfg.MODEL.AUTOASSIGN.TOPK_CANDIDATES_TEST = 1000
     cfg.MODEL.AUTOASSIGN.NMS_THRESH_TEST = 0.6
+
+
+def yaml_assignment(atss_cfg) -> str:
+    """``MODEL.ATSS.ASSIGNMENT``, or the deprecated ``MODEL.ATSS.ASSIGNER`` where a config sets
+    it."""
+    if atss_cfg.ASSIGNER:
+        warnings.warn(
+            "MODEL.ATSS.ASSIGNER is deprecated: use MODEL.ATSS.ASSIGNMENT", DeprecationWarning
+        )
+        return atss_cfg.ASSIGNER
+    return atss_cfg.ASSIGNMENT

@@ -1,4 +1,9 @@
-"""Checkpoint conversion (pure torch): the authors' ATSS checkpoints to this project's model."""
+"""
+Checkpoints: the authors' ATSS checkpoints converted to this project's model (:mod:`.official`,
+pure torch), atomic writes (:mod:`.atomic`), the training checkpointer that survives
+interruptions (:mod:`.resilient`) and strict loading (:mod:`.strict`); the last two need
+detectron2 and are imported from their modules.
+"""
 from .official import (
     OfficialArchitecture,
     anchor_center_shift,

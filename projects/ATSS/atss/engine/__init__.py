@@ -1,23 +1,40 @@
 """
-Training-loop pieces for train_net.py: a checkpointer that survives interruptions, a training
-loader whose data order resumes exactly, DDP on CPUs, checked command-line overrides, and
-evaluation with test-time augmentation.
+What ``train_net.py`` wires together: loading configs, models and weights (:mod:`.defaults`, the
+one place that does), the LazyConfig data setup and its checks, a training loader whose data order
+resumes exactly, DDP on CPUs, the YAML route's trainer, and evaluation with test-time
+augmentation.
 """
 
-from .checkpoint import CheckpointError, ResilientCheckpointer
 from .ddp import create_ddp_model
-from .overrides import apply_overrides_checked, take_flags_from_overrides
-from .test_time_augmentation import lazy_tta_model, test_with_tta
+from .defaults import (
+    ConfigError,
+    apply_lazy_overrides,
+    build_model,
+    get_weights,
+    is_lazy,
+    load_config,
+    load_model,
+    set_weights,
+)
+from .evaluation import lazy_tta_model, lazy_tta_test, test_with_tta, yaml_tta_test
 from .train_loader import ResumableTrainLoader, build_resumable_train_loader
+from .trainer import Trainer
 
 __all__ = [
-    "CheckpointError",
-    "ResilientCheckpointer",
+    "ConfigError",
     "ResumableTrainLoader",
-    "apply_overrides_checked",
+    "Trainer",
+    "apply_lazy_overrides",
+    "build_model",
     "build_resumable_train_loader",
     "create_ddp_model",
+    "get_weights",
+    "is_lazy",
     "lazy_tta_model",
-    "take_flags_from_overrides",
+    "lazy_tta_test",
+    "load_config",
+    "load_model",
+    "set_weights",
     "test_with_tta",
+    "yaml_tta_test",
 ]

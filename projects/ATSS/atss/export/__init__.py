@@ -5,7 +5,7 @@ machinery, running the exported files, and the config handling shared by
 ``[export]`` extra (``onnx``, ``onnxruntime``).
 """
 
-from .config import DeployConfig, plain_module_attributes
+from .deploy_config import DeployConfig, plain_module_attributes
 from .exporter import (
     EXPORT_FORMATS,
     EXPORT_METHODS,

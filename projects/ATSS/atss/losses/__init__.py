@@ -1,7 +1,7 @@
 """Training losses as pure tensor functions (no detectron2 needed)."""
 from .atss_loss import BOX_LOSSES, CLS_LOSSES, atss_losses, centerness_targets
-from .average_precision import ap_loss
-from .autoassign import (
+from .ap_loss import ap_loss
+from .autoassign_loss import (
     autoassign_losses,
     boxes_contain_points,
     center_prior,

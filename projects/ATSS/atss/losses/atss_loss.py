@@ -15,7 +15,8 @@ from fvcore.nn import giou_loss, sigmoid_focal_loss, smooth_l1_loss
 from torch import Tensor
 from torch.nn import functional as F
 
-from .average_precision import ap_loss
+from ..distributed import reduce_mean
+from .ap_loss import ap_loss
 
 __all__ = ["BOX_LOSSES", "CLS_LOSSES", "centerness_targets", "atss_losses"]
 
@@ -45,10 +46,6 @@ def centerness_targets(anchor_centers: Tensor, gt_boxes: Tensor) -> Tensor:
     return ratio.sqrt()
 
 
-def _identity(x: Tensor) -> Tensor:
-    return x
-
-
 def atss_losses(
     pred_logits: Tensor,
     pred_centerness: Optional[Tensor],
@@ -66,7 +63,7 @@ def atss_losses(
     smooth_l1_beta: float = 0.11,
     cls_loss: str = "focal",
     ap_loss_delta: float = 1.0,
-    reduce_mean: Callable[[Tensor], Tensor] = _identity,
+    reduce_mean: Callable[[Tensor], Tensor] = reduce_mean,
 ) -> Dict[str, Tensor]:
     """
     Args:

@@ -1,30 +1,32 @@
+"""
+The project's model zoo, shaped like ``detectron2.model_zoo``: configs by their path under
+``configs/`` (shipped inside this package, so an installed wheel has them) and the trained weights
+that go with them.
+"""
+
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Dict, Optional
 import torch
-from omegaconf import DictConfig
+from torch import nn
 
-from detectron2.checkpoint import DetectionCheckpointer
-from detectron2.config import CfgNode, LazyConfig, get_cfg, instantiate
-from detectron2.modeling import build_model
-
-from ..config import add_atss_config
+from ..checkpoint.strict import load_weights
+from ..engine.defaults import Config, build_model, get_weights, is_lazy, load_config, set_weights
 
 __all__ = [
+    "CONFIGS_DIR",
     "OFFICIAL_MODELS",
     "OfficialModel",
     "get",
     "get_checkpoint_url",
     "get_config",
     "get_config_file",
-    "load_config_file",
-    "load_weights",
 ]
 
-# The configs ship with the repository (projects/ATSS/atss/model_zoo/ -> repository root).
-REPO_ROOT = Path(__file__).resolve().parents[4]
-CONFIGS_DIR = REPO_ROOT / "configs"
+# The repository's configs/, shipped in the package as detectron2 ships its model-zoo configs
+# (a link in a checkout, a copy in a wheel).
+CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 
 
 @dataclass(frozen=True)
@@ -108,8 +110,8 @@ OFFICIAL_MODELS: Dict[str, OfficialModel] = {
 
 def converted_checkpoints_dir() -> Path:
     """Where converted official checkpoints are looked for: ``$ATSS_MODEL_ZOO``, by default
-    ``checkpoints/official`` of the repository, where ``configs/Official`` read them."""
-    return Path(os.environ.get("ATSS_MODEL_ZOO", REPO_ROOT / "checkpoints" / "official"))
+    ``checkpoints/official`` of the current directory, where ``configs/Official`` read them."""
+    return Path(os.environ.get("ATSS_MODEL_ZOO", Path("checkpoints") / "official"))
 
 
 def _name(config_path: str) -> str:
@@ -121,30 +123,28 @@ def get_config_file(config_path: str) -> str:
     Returns the path of a config of the project.
 
     Args:
-        config_path: relative to the repository's ``configs/``, e.g. ``"ATSS/atss_R_50_FPN_1x.py"``.
+        config_path: relative to ``configs/``, e.g. ``"ATSS/atss_R_50_FPN_1x.py"``.
     """
     cfg_file = CONFIGS_DIR / config_path
     if not cfg_file.is_file():
         raise RuntimeError(
-            f"{config_path} is not a config of the ATSS model zoo: no file {cfg_file}. The configs "
-            "ship with the repository: install the project from a clone with `pip install -e .`."
+            f"{config_path} is not a config of the ATSS model zoo: no file {cfg_file}."
         )
     return str(cfg_file)
 
 
 def _trained_output(config_path: str) -> Path:
     """A config's final checkpoint as train_net.py writes it: ``train.output_dir`` (or
-    ``OUTPUT_DIR``), relative to the current directory, else to the repository root."""
-    cfg = load_config_file(get_config_file(config_path))
-    output_dir = cfg.OUTPUT_DIR if isinstance(cfg, CfgNode) else cfg.train.output_dir
-    for base in (Path.cwd(), REPO_ROOT):
-        checkpoint = base / output_dir / "model_final.pth"
-        if checkpoint.is_file():
-            return checkpoint
+    ``OUTPUT_DIR``), relative to the current directory."""
+    cfg = load_config(get_config_file(config_path))
+    output_dir = cfg.train.output_dir if is_lazy(cfg) else cfg.OUTPUT_DIR
+    checkpoint = Path(output_dir) / "model_final.pth"
+    if checkpoint.is_file():
+        return checkpoint
     raise RuntimeError(
-        f"No trained model for {config_path}: {Path(output_dir) / 'model_final.pth'} does not "
-        "exist. The project hosts no checkpoint for it; train it first (from the repository root) "
-        f"with `python train_net.py --config-file configs/{config_path}`."
+        f"No trained model for {config_path}: {checkpoint} does not exist in {Path.cwd()}. The "
+        "project hosts no checkpoint for it; train it first (from the repository root) with "
+        f"`python train_net.py --config-file configs/{config_path}`."
     )
 
 
@@ -188,45 +188,32 @@ def get_checkpoint_url(config_path: str) -> str:
     return str(_trained_output(config_path))
 
 
-def load_config_file(cfg_file: str) -> Union[CfgNode, DictConfig]:
-    """A LazyConfig (``.py``) or a YAML config with the ATSS keys, from any path."""
-    if cfg_file.endswith(".yaml"):
-        cfg = get_cfg()
-        add_atss_config(cfg)
-        cfg.merge_from_file(cfg_file)
-        return cfg
-    return LazyConfig.load(cfg_file)
-
-
-def get_config(config_path: str, trained: bool = False) -> Union[CfgNode, DictConfig]:
+def get_config(config_path: str, trained: bool = False) -> Config:
     """
     Returns the config (a YAML ``CfgNode`` with the ATSS keys, or a LazyConfig) of a model of the
     zoo.
 
     Args:
-        config_path: relative to the repository's ``configs/``.
+        config_path: relative to ``configs/``.
         trained: if True, the weights to load (``MODEL.WEIGHTS`` or ``train.init_checkpoint``)
             are the trained model's (:func:`get_checkpoint_url`); otherwise the config's own
-            (typically ImageNet weights of the backbone, or none).
+            (typically ImageNet weights of the backbone, or none). The config's own weights of an
+            ``Official/`` model are its converted checkpoint, so both are looked up.
     """
-    cfg = load_config_file(get_config_file(config_path))
-    if trained:
-        url = get_checkpoint_url(config_path)
-        if isinstance(cfg, CfgNode):
-            cfg.MODEL.WEIGHTS = url
-        else:
-            cfg.train.init_checkpoint = url
+    cfg = load_config(get_config_file(config_path))
+    if trained or _name(config_path).startswith("Official/"):
+        set_weights(cfg, get_checkpoint_url(config_path))
     return cfg
 
 
-def get(config_path: str, trained: bool = False, device: Optional[str] = None) -> torch.nn.Module:
+def get(config_path: str, trained: bool = False, device: Optional[str] = None) -> nn.Module:
     """
     Builds a model of the zoo and loads its weights, like ``detectron2.model_zoo.get``: the
     model is returned in training mode.
 
     Args:
-        config_path: relative to the repository's ``configs/``, e.g.
-            ``"Official/atss_R_50_FPN_1x.py"`` or ``"Shapes/atss_R_18_FPN_shapes.py"``.
+        config_path: relative to ``configs/``, e.g. ``"Official/atss_R_50_FPN_1x.py"`` or
+            ``"Shapes/atss_R_18_FPN_shapes.py"``.
         trained: load the trained weights (see :func:`get_config`). A trained checkpoint that
             leaves any parameter of the model unset, or holds parameters the model does not
             have, raises a RuntimeError rather than returning a half-initialised model.
@@ -241,50 +228,8 @@ def get(config_path: str, trained: bool = False, device: Optional[str] = None) -
     cfg = get_config(config_path, trained)
     if device is None and not torch.cuda.is_available():
         device = "cpu"
-    if isinstance(cfg, CfgNode):
-        if device is not None:
-            cfg.MODEL.DEVICE = device
-        model = build_model(cfg)
-        weights = cfg.MODEL.WEIGHTS
-    else:
-        model = instantiate(cfg.model)
-        model.to(device or cfg.train.device)
-        weights = cfg.train.init_checkpoint
+    model = build_model(cfg, device)
+    weights = get_weights(cfg)
     if weights:
-        load_weights(model, weights, strict=trained)
+        load_weights(model, weights, strict=trained or _name(config_path).startswith("Official/"))
     return model
-
-
-class _CheckpointMismatch(RuntimeError):
-    pass
-
-
-class _StrictCheckpointer(DetectionCheckpointer):
-    """Raises on a checkpoint that does not fit the model, where detectron2 only logs it."""
-
-    def _log_incompatible_keys(self, incompatible) -> None:
-        super()._log_incompatible_keys(incompatible)
-        problems = {
-            "missing": incompatible.missing_keys,
-            "unexpected": incompatible.unexpected_keys,
-            "of another shape": [key for key, *_ in incompatible.incorrect_shapes],
-        }
-        if any(problems.values()):
-            raise _CheckpointMismatch(
-                "; ".join(f"{kind}: {sorted(keys)}" for kind, keys in problems.items() if keys)
-            )
-
-
-def load_weights(model: torch.nn.Module, weights: str, strict: bool = True) -> None:
-    """
-    Loads ``weights`` (a path or a detectron2 URL) into ``model`` with ``DetectionCheckpointer``;
-    with ``strict``, a checkpoint with missing, unexpected or mis-shaped keys raises a
-    RuntimeError naming them instead of leaving part of the model at its initial values.
-    """
-    if not strict:
-        DetectionCheckpointer(model).load(weights)
-        return
-    try:
-        _StrictCheckpointer(model).load(weights)
-    except _CheckpointMismatch as e:
-        raise RuntimeError(f"{weights} does not match the model of this config: {e}") from None

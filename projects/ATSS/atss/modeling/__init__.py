@@ -2,7 +2,7 @@
 from .anchor_generator import ATSSAnchorGenerator
 from .autoassign_head import AutoAssignHead
 from .backbone import build_atss_resnet_fpn_backbone, make_resnet_stages
-from .head import ATSS_HEAD_REGISTRY, ATSSHead, build_atss_head
+from .atss_head import ATSS_HEAD_REGISTRY, ATSSHead, build_atss_head
 from .meta_arch import ATSS, AutoAssign
-from .sample_selection import SAMPLE_SELECTION_REGISTRY, build_sample_selection
+from .assignment_registry import ASSIGNMENT_REGISTRY, build_assignment
 from .test_time_augmentation import ATSSDatasetMapperTTA, ATSSWithTTA

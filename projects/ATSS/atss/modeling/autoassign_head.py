@@ -11,7 +11,7 @@ from typing import List
 from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
 
-from .head import ATSSHead
+from .atss_head import ATSSHead
 
 __all__ = ["AutoAssignHead"]
 

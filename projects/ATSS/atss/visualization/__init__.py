@@ -20,15 +20,15 @@ from .draw import (
     show_images,
     size_bins,
 )
-from .model import (
+from .inputs import (
     SHAPES_CHECKPOINT,
     SHAPES_CONFIG,
+    SHORT_RUN_OVERRIDES,
     ShapesModel,
     annotated_mapper,
-    build_model,
-    load_config,
     load_model,
     shapes_model,
+    short_run_command,
 )
 from .predictions import matched_objects, predict
 from .selection import (
@@ -37,6 +37,5 @@ from .selection import (
     SizeStats,
     positives_vs_size,
     registered_rules,
-    selection_params,
     view_assignment,
 )

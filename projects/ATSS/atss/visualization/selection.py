@@ -1,34 +1,26 @@
 """
 What the visualizations show about label assignment, computed with the project's own functions
-(:mod:`atss.assignment`, the sample-selection registry), never re-derived: an image's anchors as
+(:mod:`atss.assignment`, the assignment registry), never re-derived: an image's anchors as
 the model makes them, ATSS' candidates and IoU statistics for each object, and the assignment of
 any registered rule; over a dataset, the positives of each object against its size.
 """
 
-import dataclasses
 import numpy as np
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Sequence, Tuple
 import torch
-from omegaconf import ListConfig
 from torch import Tensor
 
-from detectron2.config import CfgNode
 from detectron2.data.detection_utils import convert_image_to_rgb
 from detectron2.structures import Boxes, pairwise_iou
 
 from ..assignment import assignment_stats, topk_nearest_candidates
+from ..modeling.assignment_registry import ASSIGNMENT_REGISTRY, AssignmentParams, build_assignment
 from ..modeling.meta_arch import ATSS
-from ..modeling.sample_selection import (
-    SAMPLE_SELECTION_REGISTRY,
-    SampleSelectionParams,
-    build_sample_selection,
-)
 
 __all__ = [
     "PAPER_RULES",
     "registered_rules",
-    "selection_params",
     "AssignmentView",
     "view_assignment",
     "SizeStats",
@@ -40,39 +32,8 @@ PAPER_RULES = ("atss", "max_iou", "fcos", "center_sampling")
 
 
 def registered_rules() -> List[str]:
-    """Names of the rules in ``SAMPLE_SELECTION_REGISTRY``, any of which can be shown."""
-    return sorted(name for name, _ in SAMPLE_SELECTION_REGISTRY)
-
-
-def _as_tuples(value):
-    """Config lists (OmegaConf ListConfig, YAML lists) as the nested tuples of the dataclass."""
-    if isinstance(value, (list, tuple, ListConfig)):
-        return tuple(_as_tuples(v) for v in value)
-    return value
-
-
-def selection_params(model: ATSS, cfg) -> SampleSelectionParams:
-    """
-    The parameters the model's config gives its sample-selection rule (and the others): each
-    field of :class:`SampleSelectionParams` the config sets, as ``model.<field>`` of a LazyConfig
-    or ``MODEL.ATSS.<FIELD>`` of a YAML config; strides and anchors per location from the model.
-    """
-    generator = model.anchor_generator
-    values = {}
-    for field in dataclasses.fields(SampleSelectionParams):
-        if field.name in ("strides", "anchors_per_location"):
-            continue
-        if isinstance(cfg, CfgNode):
-            value = cfg.MODEL.ATSS.get(field.name.upper())
-        else:
-            value = cfg.model.get(field.name)
-        if value is not None:
-            values[field.name] = _as_tuples(value)
-    return SampleSelectionParams(
-        strides=list(generator.strides),
-        anchors_per_location=generator.num_cell_anchors[0],
-        **values,
-    )
+    """Names of the rules in ``ASSIGNMENT_REGISTRY``, any of which can be shown."""
+    return sorted(name for name, _ in ASSIGNMENT_REGISTRY)
 
 
 class _Anchors:
@@ -96,9 +57,9 @@ class _Anchors:
         return self._cache[size]
 
 
-def _rule(name: str, params: SampleSelectionParams):
+def _rule(name: str, params: AssignmentParams):
     """A registered rule for one image: (anchors_per_level, gt_boxes (G, 4)) -> (A,)."""
-    batch_rule = build_sample_selection(name, params)
+    batch_rule = build_assignment(name, params)
     return lambda anchors_per_level, gt_boxes: batch_rule(anchors_per_level, [gt_boxes])[0]
 
 
@@ -114,7 +75,7 @@ class AssignmentView:
     gt_classes: Tensor  # (G,)
     anchors_per_level: List[Tensor]  # one (A_l, 4) tensor per level
     level_names: List[str]
-    params: SampleSelectionParams
+    params: AssignmentParams
     candidates: Tensor  # (G, K) indices into the concatenated anchors, level by level
     candidate_ious: Tensor  # (G, K)
     iou_mean: Tensor  # (G,)
@@ -161,25 +122,24 @@ def _inputs(model: ATSS, mapper, dataset_dict: dict) -> Tuple[dict, np.ndarray]:
 @torch.no_grad()
 def view_assignment(
     model: ATSS,
-    cfg,
     mapper,
     dataset_dict: dict,
     rules: Sequence[str] = PAPER_RULES,
 ) -> AssignmentView:
     """
     Assign one dataset image's anchors with each of ``rules`` (names in the registry), with the
-    model's anchors and the parameters of its config.
+    model's anchors and the parameters its rule was built with.
 
     Args:
-        model: an ATSS model (its weights do not matter).
-        cfg: its config, for the rules' parameters (:func:`selection_params`).
+        model: an ATSS model (its weights do not matter); every rule takes the parameters of
+            the model's own (``model.assignment_params``).
         mapper: turns ``dataset_dict`` into the model's input with ``instances``
             (:func:`atss.visualization.annotated_mapper`).
         dataset_dict: one image of a detectron2 dataset.
         rules: rule names; unknown names raise a ValueError listing the registered ones.
             "atss" is always computed, as the candidates and IoU statistics are its own.
     """
-    params = selection_params(model, cfg)
+    params = model.assignment_params
     inputs, image = _inputs(model, mapper, dataset_dict)
     anchors_per_level = _Anchors(model)(inputs["image"])
     instances = inputs["instances"]
@@ -224,7 +184,6 @@ class SizeStats:
 @torch.no_grad()
 def positives_vs_size(
     model: ATSS,
-    cfg,
     mapper,
     dataset_dicts: Iterable[dict],
     rules: Sequence[str] = PAPER_RULES,
@@ -234,7 +193,7 @@ def positives_vs_size(
     :func:`atss.assignment.assignment_stats`, over the annotated images of ``dataset_dicts``
     (images without objects are skipped).
     """
-    params = selection_params(model, cfg)
+    params = model.assignment_params
     apply = {name: _rule(name, params) for name in rules}
     anchors_for = _Anchors(model)
     sizes, num_pos = [], {r: [] for r in rules}

@@ -1,7 +1,7 @@
 import math
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 import torch
-import torch.distributed as dist
 from torch import Tensor, nn
 
 from detectron2.config import configurable
@@ -11,26 +11,16 @@ from detectron2.modeling.backbone import Backbone
 from detectron2.modeling.box_regression import Box2BoxTransform, Box2BoxTransformLinear
 from detectron2.modeling.meta_arch.dense_detector import DenseDetector
 from detectron2.structures import Boxes, ImageList, Instances
-from detectron2.utils import comm
 from detectron2.utils.events import get_event_storage
 
 from ...assignment import IGNORED, assignment_stats
+from ...config import yaml_assignment
 from ...losses import BOX_LOSSES, CLS_LOSSES, atss_losses
-from ..head import REGRESSION_TYPES, ATSSHead, build_atss_head
-from ..sample_selection import SampleSelectionParams, build_sample_selection
-from .unmatched import log_objects_without_positives
+from ..assignment_registry import AssignmentParams, build_assignment
+from ..atss_head import REGRESSION_TYPES, ATSSHead, build_atss_head
+from ..positives_metrics import log_objects_without_positives
 
 __all__ = ["ATSS", "check_gt_classes"]
-
-
-def _all_reduce_mean(x: Tensor) -> Tensor:
-    """Average a tensor over workers, as the official loss normalisers are."""
-    world_size = comm.get_world_size()
-    if world_size == 1:
-        return x
-    x = x.clone()
-    dist.all_reduce(x)
-    return x / world_size
 
 
 def check_gt_classes(batched_inputs: List[Dict[str, Tensor]], num_classes: int) -> None:
@@ -52,7 +42,7 @@ class ATSS(DenseDetector):
     """
     ATSS (:paper:`atss`, "Bridging the Gap Between Anchor-based and Anchor-free Detection via
     Adaptive Training Sample Selection"): a RetinaNet/FCOS-style dense detector whose positives
-    are chosen by Algorithm 1. The sample-selection rule and the regression start (box or point)
+    are chosen by Algorithm 1. The assignment rule and the regression start (box or point)
     are configurable, so every row of Tables 1-3 of the paper is one config.
     """
 
@@ -65,14 +55,14 @@ class ATSS(DenseDetector):
         anchor_generator: nn.Module,
         num_classes: int,
         head_in_features: Optional[List[str]] = None,
-        assigner: str = "atss",
+        assignment: str = "atss",
         topk: int = 9,
         iou_thresholds: Tuple[float, float] = (0.4, 0.5),
         allow_low_quality_matches: bool = True,
         require_center_in_gt: bool = False,
-        size_ranges: Sequence[Tuple[float, float]] = SampleSelectionParams.size_ranges,
+        size_ranges: Sequence[Tuple[float, float]] = AssignmentParams.size_ranges,
         center_sampling_radius: float = 1.5,
-        center_margin: float = SampleSelectionParams.center_margin,
+        center_margin: float = AssignmentParams.center_margin,
         regression_type: str = "box",
         bbox_reg_weights: Tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0),
         focal_loss_alpha: float = 0.25,
@@ -90,6 +80,7 @@ class ATSS(DenseDetector):
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
         input_format: str = "BGR",
+        assigner: Optional[str] = None,
     ):
         """
         Args:
@@ -97,8 +88,9 @@ class ATSS(DenseDetector):
                 and anchors per location as the anchor generator makes.
             num_classes: number of foreground classes.
             head_in_features: backbone features fed to the head, by increasing stride.
-            assigner: sample-selection rule, a name in ``SAMPLE_SELECTION_REGISTRY``: "atss",
-                "max_iou", "fcos", "center_sampling" or "topk" (the official code's extra rule).
+            assignment: the assignment rule (which anchors are positives), a name in
+                ``ASSIGNMENT_REGISTRY``: "atss", "max_iou", "fcos", "center_sampling" or "topk"
+                (the official code's extra rule).
             topk: candidate locations per level of ATSS (k of Algorithm 1; Table 4); positives
                 per object over all levels of "topk".
             iou_thresholds: (background, foreground) IoU thresholds of "max_iou".
@@ -107,8 +99,7 @@ class ATSS(DenseDetector):
             center_sampling_radius: radius in strides of "center_sampling".
             center_margin: pixels a positive's anchor centre must be inside its ground truth,
                 for every rule; 0.51 is the official code's "> 0.01" of its "+1" index frame in
-                detectron2's continuous frame (see ``atss.assignment.CENTER_IN_BOX_MARGIN``),
-                0.01 this project's former behaviour.
+                detectron2's continuous frame (see ``atss.assignment.CENTER_IN_BOX_MARGIN``).
             regression_type: "box" (offsets from the anchor box) or "point" (distances from the
                 anchor centre normalised by the stride), Table 2.
             bbox_reg_weights: weights of the box coder of "box" regression.
@@ -125,6 +116,7 @@ class ATSS(DenseDetector):
             test_nms_thresh: IoU threshold of the class-wise NMS.
             max_detections_per_image: detections kept per image after NMS.
             pixel_mean, pixel_std, input_format: input normalisation, as in detectron2.
+            assigner: deprecated name of ``assignment``, accepted for one release.
         """
         super().__init__(
             backbone, head, head_in_features, pixel_mean=pixel_mean, pixel_std=pixel_std
@@ -161,21 +153,25 @@ class ATSS(DenseDetector):
         self.anchor_generator = anchor_generator
         self.num_classes = num_classes
         self.input_format = input_format
-        self.assigner = assigner
-        self.sample_selection = build_sample_selection(
-            assigner,
-            SampleSelectionParams(
-                strides=strides,
-                anchors_per_location=anchor_generator.num_cell_anchors[0],
-                topk=topk,
-                iou_thresholds=tuple(iou_thresholds),
-                allow_low_quality_matches=allow_low_quality_matches,
-                require_center_in_gt=require_center_in_gt,
-                size_ranges=tuple(tuple(r) for r in size_ranges),
-                center_sampling_radius=center_sampling_radius,
-                center_margin=center_margin,
-            ),
+        if assigner is not None:
+            warnings.warn(
+                "ATSS(assigner=...) is deprecated: use assignment=...", DeprecationWarning
+            )
+            assignment = assigner
+        self.assignment = assignment
+        # The parameters the rule was built with, for the visualizations of the assignment.
+        self.assignment_params = AssignmentParams(
+            strides=strides,
+            anchors_per_location=anchor_generator.num_cell_anchors[0],
+            topk=topk,
+            iou_thresholds=tuple(iou_thresholds),
+            allow_low_quality_matches=allow_low_quality_matches,
+            require_center_in_gt=require_center_in_gt,
+            size_ranges=tuple(tuple(r) for r in size_ranges),
+            center_sampling_radius=center_sampling_radius,
+            center_margin=center_margin,
         )
+        self.assign = build_assignment(assignment, self.assignment_params)
         self.regression_type = regression_type
         if regression_type == "box":
             # Official box coder: weights (10, 10, 5, 5), dw and dh clamped at log(1000 / 16).
@@ -213,7 +209,7 @@ class ATSS(DenseDetector):
             "anchor_generator": build_anchor_generator(cfg, feature_shapes),
             "num_classes": c.NUM_CLASSES,
             "head_in_features": c.IN_FEATURES,
-            "assigner": c.ASSIGNER,
+            "assignment": yaml_assignment(c),
             "topk": c.TOPK,
             "iou_thresholds": c.IOU_THRESHOLDS,
             "allow_low_quality_matches": c.ALLOW_LOW_QUALITY_MATCHES,
@@ -285,7 +281,7 @@ class ATSS(DenseDetector):
         """
         anchors_per_level = [a.tensor for a in anchors]
         gt_boxes_per_image = [x.gt_boxes.tensor for x in gt_instances]
-        matched = self.sample_selection(anchors_per_level, gt_boxes_per_image)  # (N, R)
+        matched = self.assign(anchors_per_level, gt_boxes_per_image)  # (N, R)
         self._log_assignment(matched, gt_boxes_per_image, [len(a) for a in anchors])
 
         # Gather from the GTs of the whole batch at once: image n's indices start at offsets[n].
@@ -355,7 +351,6 @@ class ATSS(DenseDetector):
             smooth_l1_beta=self.smooth_l1_beta,
             cls_loss=self.cls_loss,
             ap_loss_delta=self.ap_loss_delta,
-            reduce_mean=_all_reduce_mean,
             **box_loss_inputs,
         )
 

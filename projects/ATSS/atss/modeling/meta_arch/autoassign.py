@@ -14,7 +14,7 @@ from detectron2.utils.events import get_event_storage
 
 from ...losses import autoassign_losses
 from ..autoassign_head import AutoAssignHead
-from .atss import _all_reduce_mean, check_gt_classes
+from .atss import check_gt_classes
 
 __all__ = ["AutoAssign"]
 
@@ -25,7 +25,7 @@ class AutoAssign(DenseDetector):
     AutoAssign ("Differentiable Label Assignment for Dense Object Detection", Zhu et al. 2020):
     an anchor-free detector with one point per location whose every location inside a box, on
     every level, is both a positive and a negative sample, weighted by a learnable per-class
-    Gaussian center prior and by its own confidence (see :mod:`atss.losses.autoassign`).
+    Gaussian center prior and by its own confidence (see :mod:`atss.losses.autoassign_loss`).
     Follows the authors' code (cvpods ``AutoAssign``); points are at multiples of the stride
     (offset 0) and boxes are regressed as (l, t, r, b) distances in strides.
     """
@@ -154,7 +154,6 @@ class AutoAssign(DenseDetector):
             gt_classes,
             self.prior_mean,
             self.prior_std,
-            reduce_mean=_all_reduce_mean,
             **self.loss_params,
         )
         storage = get_event_storage()

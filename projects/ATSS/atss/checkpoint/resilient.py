@@ -1,0 +1,165 @@
+"""
+A DetectionCheckpointer that survives interruptions: checkpoints are written atomically, resume
+falls back to the newest intact checkpoint, and a damaged file is an error that names it.
+"""
+
+import glob
+import logging
+import os
+import re
+from typing import Any, Dict, List, Optional
+import torch
+
+from detectron2.checkpoint import DetectionCheckpointer
+
+from ..config import ConfigError
+from .atomic import write_atomically
+
+__all__ = [
+    "CheckpointError",
+    "MIN_EVAL_LOADED_FRACTION",
+    "ResilientCheckpointer",
+    "require_trained_weights",
+]
+
+logger = logging.getLogger(__name__)
+
+_ITERATION = re.compile(r"_(\d+)\.pth$")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be read (missing, empty, truncated, not a checkpoint) or that
+    does not fit the model."""
+
+
+class ResilientCheckpointer(DetectionCheckpointer):
+    """
+    detectron2's DetectionCheckpointer, with three differences:
+
+    * :meth:`save` and the ``last_checkpoint`` tag write a temporary file and rename it, so a
+      kill during a write never leaves a partial ``model_XXXX.pth`` under its final name.
+    * ``resume_or_load(..., resume=True)`` tries the tagged checkpoint, then the other
+      ``*.pth`` of the output directory from the newest, warning about each damaged one.
+    * A file that cannot be read raises :class:`CheckpointError` naming it.
+
+    After a load, :attr:`loaded_fraction` is the fraction of the model's parameter elements that
+    the checkpoint provided (1.0 when every weight was loaded).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loaded_fraction: Optional[float] = None
+
+    def save(self, name: str, **kwargs: Any) -> None:
+        if not self.save_dir or not self.save_to_disk:
+            return
+        data = {"model": self.model.state_dict()}
+        data.update({key: obj.state_dict() for key, obj in self.checkpointables.items()})
+        data.update(kwargs)
+        basename = f"{name}.pth"
+        path = os.path.join(self.save_dir, basename)
+        self.logger.info(f"Saving checkpoint to {path}")
+        write_atomically(path, lambda f: torch.save(data, f))
+        self.tag_last_checkpoint(basename)
+
+    def tag_last_checkpoint(self, last_filename_basename: str) -> None:
+        write_atomically(
+            os.path.join(self.save_dir, "last_checkpoint"),
+            lambda f: f.write(last_filename_basename.encode()),
+        )
+
+    def load(self, path: str, *args, **kwargs) -> Dict[str, Any]:
+        try:
+            return super().load(path, *args, **kwargs)
+        except CheckpointError:
+            # DetectionCheckpointer.load clears this only when it succeeds; the next load asserts.
+            self._parsed_url_during_load = None
+            raise
+
+    def _load_file(self, filename: str) -> Dict[str, Any]:
+        if os.path.isfile(filename) and os.path.getsize(filename) == 0:
+            raise CheckpointError(f"Checkpoint {filename} is empty (0 bytes).")
+        try:
+            return super()._load_file(filename)
+        except Exception as e:
+            # torch's first sentence says what failed; the rest (e.g. about weights_only) would
+            # suggest a workaround for files that are fine.
+            cause = str(e).strip().split(". ")[0].splitlines()[0]
+            raise CheckpointError(
+                f"Checkpoint {filename} cannot be read; it is truncated, damaged or not a "
+                f"checkpoint ({type(e).__name__}: {cause})."
+            ) from e
+
+    def _load_model(self, checkpoint: Any):
+        incompatible = super()._load_model(checkpoint)
+        params = dict(self.model.named_parameters())
+        total = sum(p.numel() for p in params.values())
+        missing = set(incompatible.missing_keys) | {k for k, *_ in incompatible.incorrect_shapes}
+        unloaded = sum(p.numel() for k, p in params.items() if k in missing)
+        self.loaded_fraction = 1.0 - unloaded / max(total, 1)
+        return incompatible
+
+    def _resume_candidates(self) -> List[str]:
+        """The tagged checkpoint, then the others of the directory from the newest iteration."""
+        tagged = self.get_checkpoint_file()
+        others = [
+            p for p in glob.glob(os.path.join(self.save_dir, "*.pth")) if p != tagged
+        ]
+
+        def newest_first(path):
+            match = _ITERATION.search(path)
+            # model_final.pth has no number: it follows the last iteration.
+            return (int(match.group(1)) if match else float("inf"), os.path.getmtime(path))
+
+        return [tagged] + sorted(others, key=newest_first, reverse=True)
+
+    def resume_or_load(self, path: str, *, resume: bool = True) -> Dict[str, Any]:
+        if not (resume and self.has_checkpoint()):
+            return self.load(path, checkpointables=[])
+        damaged = []
+        for candidate in self._resume_candidates():
+            if not os.path.isfile(candidate):
+                damaged.append(f"{candidate} (missing)")
+                continue
+            try:
+                checkpoint = self.load(candidate)
+            except CheckpointError as e:
+                damaged.append(str(candidate))
+                logger.warning(f"Skipping a damaged checkpoint when resuming: {e}")
+                continue
+            if damaged:
+                logger.warning(
+                    f"Resumed from {candidate}, the newest intact checkpoint of {self.save_dir}, "
+                    f"instead of: {', '.join(damaged)}."
+                )
+            return checkpoint
+        raise CheckpointError(
+            f"No intact checkpoint to resume from in {self.save_dir}: {', '.join(damaged)}. "
+            "Remove the output directory's last_checkpoint to start over."
+        )
+
+
+# A checkpoint of the same model with another number of classes still loads over 99%; ImageNet
+# weights of the trunk alone are 73% of ATSS R-50's parameters and leave its FPN and head random.
+MIN_EVAL_LOADED_FRACTION = 0.9
+
+
+def require_trained_weights(checkpointer: ResilientCheckpointer, allow_unloaded: bool) -> None:
+    """
+    Evaluation must be of trained weights: without a checkpoint, or with one that leaves more
+    than ``1 - MIN_EVAL_LOADED_FRACTION`` of the model's weights unloaded (another model's, or
+    backbone-only ImageNet weights), raise a ConfigError unless ``allow_unloaded``.
+    """
+    fraction = checkpointer.loaded_fraction
+    if allow_unloaded or (fraction is not None and fraction >= MIN_EVAL_LOADED_FRACTION):
+        return
+    if fraction is None:
+        problem = "no checkpoint was loaded, so the model has random weights"
+    else:
+        problem = f"the checkpoint provided only {fraction:.0%} of the model's weights"
+    raise ConfigError(
+        f"--eval-only: {problem}. Give the weights to evaluate (train.init_checkpoint=/path/to/"
+        "model.pth, MODEL.WEIGHTS /path/to/model.pth for a YAML config, or --resume for the last "
+        "checkpoint of the output directory), or pass --allow-unloaded-weights to evaluate them "
+        "anyway."
+    )
