@@ -104,8 +104,9 @@ def autoassign_example(extreme: bool = False):
             ]
         )
         gt_classes = torch.tensor([[0, 2, -1], [1, -1, -1]])
-        sign = torch.where(torch.rand(num_images, num_points, NUM_CLASSES, generator=g) < 0.5, 1, -1)
-        cls_logits = 30.0 * sign
+        cls_logits = 30.0 * torch.where(
+            torch.rand(num_images, num_points, NUM_CLASSES, generator=g) < 0.5, 1.0, -1.0
+        )
         obj_logits = 30.0 * torch.where(
             torch.rand(num_images, num_points, generator=g) < 0.5, 1.0, -1.0
         )

@@ -16,11 +16,12 @@ from detectron2.utils.events import get_event_storage
 
 from ...assignment import IGNORED, assignment_stats
 from ...losses import BOX_LOSSES, CLS_LOSSES, atss_losses
+from ...losses.precision import at_least_float32
 from ..head import REGRESSION_TYPES, ATSSHead, build_atss_head
 from ..sample_selection import SampleSelectionParams, build_sample_selection
 from .unmatched import log_objects_without_positives
 
-__all__ = ["ATSS", "check_gt_classes"]
+__all__ = ["ATSS", "check_gt_classes", "decode_boxes"]
 
 
 def _all_reduce_mean(x: Tensor) -> Tensor:
@@ -31,6 +32,24 @@ def _all_reduce_mean(x: Tensor) -> Tensor:
     x = x.clone()
     dist.all_reduce(x)
     return x / world_size
+
+
+def decode_boxes(box2box_transform, deltas: Tensor, boxes: Tensor) -> Tensor:
+    """
+    ``box2box_transform.apply_deltas`` in float32 whatever the type of the deltas. Under autocast
+    the head's deltas are float16 or bfloat16: detectron2's ``Box2BoxTransform`` upcasts them
+    itself (and clamps dw, dh at its ``scale_clamp`` before exp()), but
+    ``Box2BoxTransformLinear`` casts the boxes to the deltas' type, which would round coordinates
+    near 1000 px to 4 px (bfloat16), so the deltas are upcast here.
+
+    Args:
+        deltas: (R, 4) or (R, k * 4) regression outputs.
+        boxes: (R, 4) xyxy boxes (anchors) to decode from.
+
+    Returns:
+        The decoded xyxy boxes, shaped as ``deltas``, at least float32.
+    """
+    return box2box_transform.apply_deltas(at_least_float32(deltas), boxes)
 
 
 def check_gt_classes(batched_inputs: List[Dict[str, Tensor]], num_classes: int) -> None:
@@ -333,7 +352,7 @@ class ATSS(DenseDetector):
         pos_reg_anchors = reg_anchors.expand(num_images, -1, -1)[positives]
         pos_deltas = cat(pred_deltas, dim=1)[positives]
         pos_gt_boxes = gt_boxes[positives]
-        pred_boxes = self.box2box_transform.apply_deltas(pos_deltas, pos_reg_anchors)
+        pred_boxes = decode_boxes(self.box2box_transform, pos_deltas, pos_reg_anchors)
         if self.box_loss == "smooth_l1":
             box_loss_inputs = {
                 "pred_deltas": pos_deltas,
@@ -372,7 +391,7 @@ class ATSS(DenseDetector):
                 )
                 for i, logits in enumerate(pred_logits)
             ]
-            deltas = [x[img_idx] for x in pred_deltas]
+            deltas = [at_least_float32(x[img_idx]) for x in pred_deltas]
             results.append(self.inference_single_image(anchors, scores, deltas, image_size))
         return results
 
