@@ -1,6 +1,6 @@
 """
-The project's check on a machine with one CUDA GPU: one command, under 8 minutes on an H100,
-printing one table.
+The project's check on a machine with one CUDA GPU: one command, meant to finish in under 8
+minutes on an H100 (not yet run on one), printing one table.
 
     python benchmarks/gpu_check.py                      # on the GPU
     python benchmarks/gpu_check.py --device cpu --tiny  # every step on the CPU, tiny sizes
