@@ -19,6 +19,7 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 import torch
 import torch.utils.data as torchdata
 
+from detectron2.data.build import trivial_batch_collator
 from detectron2.utils import comm
 
 __all__ = ["ResumableTrainLoader", "build_resumable_train_loader"]
@@ -102,10 +103,6 @@ class _SeededBatches(torchdata.IterableDataset):
             yield [self._map(position, index) for position, index in batch]
 
 
-def _identity(batch):
-    return batch
-
-
 class ResumableTrainLoader:
     """
     An endless iterable of training batches (lists of mapped dicts), whose data order is a
@@ -150,7 +147,7 @@ class ResumableTrainLoader:
             self.start_iter,
         )
         loader = torchdata.DataLoader(
-            batches, batch_size=None, num_workers=self.num_workers, collate_fn=_identity
+            batches, batch_size=None, num_workers=self.num_workers, collate_fn=trivial_batch_collator
         )
         return iter(loader)
 

@@ -37,6 +37,8 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
+from .precision import at_least_float32
+
 __all__ = ["ap_loss"]
 
 
@@ -176,9 +178,10 @@ def ap_loss(pred_logits: Tensor, gt_labels: Tensor, *, delta: float = 1.0) -> Te
 
     Returns:
         The scalar 1 - mean interpolated precision over the positive items (0 without positive
-        items). Its backward gives ``pred_logits`` the official error-driven gradient times the
-        incoming gradient: -(1 - prec_interp(i)) / P for positive i, sum_i L_ij / P for negative
-        j, 0 for ignored items. It is not the derivative of the value (AP is piecewise constant).
+        items), in float32 for float16 or bfloat16 logits. Its backward gives ``pred_logits`` the
+        official error-driven gradient times the incoming gradient: -(1 - prec_interp(i)) / P
+        for positive i, sum_i L_ij / P for negative j, 0 for ignored items. It is not the
+        derivative of the value (AP is piecewise constant).
     """
     if pred_logits.dim() != 3:
         raise ValueError(f"pred_logits must be (N, R, K), got shape {tuple(pred_logits.shape)}")
@@ -197,4 +200,5 @@ def ap_loss(pred_logits: Tensor, gt_labels: Tensor, *, delta: float = 1.0) -> Te
         raise ValueError(f"delta must be positive, got {delta}")
     if not torch.isfinite(pred_logits).all():
         raise ValueError("pred_logits has non-finite values")
-    return _APLoss.apply(pred_logits, gt_labels, float(delta))
+    # Float16 or bfloat16 logits (autocast) are ranked, and get their gradient, in float32.
+    return _APLoss.apply(at_least_float32(pred_logits), gt_labels, float(delta))

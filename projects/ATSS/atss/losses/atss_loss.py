@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from ..distributed import reduce_mean
 from .ap_loss import ap_loss
+from .precision import at_least_float32
 
 __all__ = ["BOX_LOSSES", "CLS_LOSSES", "centerness_targets", "atss_losses"]
 
@@ -83,7 +84,8 @@ def atss_losses(
         reduce_mean: averages a scalar tensor over workers (identity on one worker).
 
     Returns:
-        ``loss_cls``, ``loss_box_reg`` and, with ``pred_centerness``, ``loss_centerness``.
+        ``loss_cls``, ``loss_box_reg`` and, with ``pred_centerness``, ``loss_centerness``;
+        float16 and bfloat16 inputs (autocast) are upcast, so the losses are at least float32.
     """
     if box_loss not in BOX_LOSSES:
         raise ValueError(f"box_loss must be one of {BOX_LOSSES}, got {box_loss!r}")
@@ -91,6 +93,15 @@ def atss_losses(
         raise ValueError(f"cls_loss must be one of {CLS_LOSSES}, got {cls_loss!r}")
     if box_loss == "smooth_l1" and (pred_deltas is None or gt_deltas is None):
         raise ValueError("box_loss 'smooth_l1' needs pred_deltas and gt_deltas")
+    # Mixed precision: head outputs may arrive in float16 or bfloat16 (autocast); the losses,
+    # their normalisers and gradients are computed in float32.
+    pred_logits, pred_boxes, gt_boxes, anchor_centers = (
+        at_least_float32(x) for x in (pred_logits, pred_boxes, gt_boxes, anchor_centers)
+    )
+    if pred_centerness is not None:
+        pred_centerness = at_least_float32(pred_centerness)
+    if box_loss == "smooth_l1":
+        pred_deltas, gt_deltas = at_least_float32(pred_deltas), at_least_float32(gt_deltas)
     num_classes = pred_logits.shape[-1]
     positives = (gt_labels >= 0) & (gt_labels < num_classes)
     valid = gt_labels >= 0

@@ -28,6 +28,7 @@ from torch.nn import functional as F
 
 from ..assignment import broadcast_iou
 from ..distributed import reduce_mean
+from .precision import at_least_float32
 
 __all__ = [
     "autoassign_losses",
@@ -39,6 +40,17 @@ __all__ = [
 ]
 
 _EPS = 1e-12  # the authors' clamp and normalisation epsilon
+
+
+def _binary_cross_entropy(probs: Tensor, target: float) -> Tensor:
+    """
+    Elementwise ``F.binary_cross_entropy`` of probabilities against a constant target, in
+    float32. CUDA autocast refuses that function (it raises, because float16 probabilities
+    saturate), so it runs here with autocast off, on float32 probabilities.
+    """
+    with torch.autocast(probs.device.type, enabled=False):
+        probs = at_least_float32(probs)
+        return F.binary_cross_entropy(probs, torch.full_like(probs, target), reduction="none")
 
 
 def boxes_contain_points(points: Tensor, gt_boxes: Tensor) -> Tensor:
@@ -107,7 +119,7 @@ def positive_bag_loss(
     weight = torch.exp(confidence / temperature) * prior * inside
     weight = weight / weight.sum(dim=-1, keepdim=True).clamp(min=_EPS)
     bag = (weight * confidence).sum(dim=-1).clamp(max=1.0)  # rounding may exceed 1
-    return F.binary_cross_entropy(bag, torch.ones_like(bag), reduction="none")
+    return _binary_cross_entropy(bag, 1.0)
 
 
 @torch.no_grad()
@@ -152,7 +164,8 @@ def negative_bag_loss(probs: Tensor, gamma: float = 2.0) -> Tensor:
     Returns:
         the same shape.
     """
-    return probs**gamma * F.binary_cross_entropy(probs, torch.zeros_like(probs), reduction="none")
+    probs = at_least_float32(probs)
+    return probs**gamma * _binary_cross_entropy(probs, 0.0)
 
 
 def autoassign_losses(
@@ -200,9 +213,14 @@ def autoassign_losses(
         reduce_mean: averages a tensor over workers.
 
     Returns:
-        The losses, and the number of objects without any location inside their box (empty bags)
-        as a 0-dim tensor.
+        The losses, at least float32 (float16 and bfloat16 inputs are upcast), and the number of
+        objects without any location inside their box (empty bags) as a 0-dim tensor.
     """
+    # Mixed precision: head outputs may arrive in float16 or bfloat16 (autocast); the losses are
+    # computed in float32.
+    points, strides, cls_logits, obj_logits, pred_boxes, gt_boxes = (
+        at_least_float32(x) for x in (points, strides, cls_logits, obj_logits, pred_boxes, gt_boxes)
+    )
     num_images, num_points, num_classes = cls_logits.shape
     valid = gt_classes >= 0  # (N, G)
     classes = gt_classes.clamp(min=0)

@@ -16,11 +16,30 @@ from detectron2.utils.events import get_event_storage
 from ...assignment import IGNORED, assignment_stats
 from ...config import yaml_assignment
 from ...losses import BOX_LOSSES, CLS_LOSSES, atss_losses
+from ...losses.precision import at_least_float32
 from ..assignment_registry import AssignmentParams, build_assignment
 from ..atss_head import REGRESSION_TYPES, ATSSHead, build_atss_head
 from ..positives_metrics import log_objects_without_positives
 
-__all__ = ["ATSS", "check_gt_classes"]
+__all__ = ["ATSS", "check_gt_classes", "decode_boxes"]
+
+
+def decode_boxes(box2box_transform, deltas: Tensor, boxes: Tensor) -> Tensor:
+    """
+    ``box2box_transform.apply_deltas`` in float32 whatever the type of the deltas. Under autocast
+    the head's deltas are float16 or bfloat16: detectron2's ``Box2BoxTransform`` upcasts them
+    itself (and clamps dw, dh at its ``scale_clamp`` before exp()), but
+    ``Box2BoxTransformLinear`` casts the boxes to the deltas' type, which would round coordinates
+    near 1000 px to 4 px (bfloat16), so the deltas are upcast here.
+
+    Args:
+        deltas: (R, 4) or (R, k * 4) regression outputs.
+        boxes: (R, 4) xyxy boxes (anchors) to decode from.
+
+    Returns:
+        The decoded xyxy boxes, shaped as ``deltas``, at least float32.
+    """
+    return box2box_transform.apply_deltas(at_least_float32(deltas), boxes)
 
 
 def check_gt_classes(batched_inputs: List[Dict[str, Tensor]], num_classes: int) -> None:
@@ -329,7 +348,7 @@ class ATSS(DenseDetector):
         pos_reg_anchors = reg_anchors.expand(num_images, -1, -1)[positives]
         pos_deltas = cat(pred_deltas, dim=1)[positives]
         pos_gt_boxes = gt_boxes[positives]
-        pred_boxes = self.box2box_transform.apply_deltas(pos_deltas, pos_reg_anchors)
+        pred_boxes = decode_boxes(self.box2box_transform, pos_deltas, pos_reg_anchors)
         if self.box_loss == "smooth_l1":
             box_loss_inputs = {
                 "pred_deltas": pos_deltas,
@@ -367,7 +386,7 @@ class ATSS(DenseDetector):
                 )
                 for i, logits in enumerate(pred_logits)
             ]
-            deltas = [x[img_idx] for x in pred_deltas]
+            deltas = [at_least_float32(x[img_idx]) for x in pred_deltas]
             results.append(self.inference_single_image(anchors, scores, deltas, image_size))
         return results
 

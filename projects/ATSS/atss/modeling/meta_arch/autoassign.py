@@ -13,8 +13,9 @@ from detectron2.structures import Boxes, ImageList, Instances
 from detectron2.utils.events import get_event_storage
 
 from ...losses import autoassign_losses
+from ...losses.precision import at_least_float32
 from ..autoassign_head import AutoAssignHead
-from .atss import check_gt_classes
+from .atss import check_gt_classes, decode_boxes
 
 __all__ = ["AutoAssign"]
 
@@ -140,8 +141,8 @@ class AutoAssign(DenseDetector):
             [torch.full((len(a),), s, device=self.device) for a, s in zip(anchors, self.strides)]
         ).to(points.tensor.dtype)
         deltas = cat(pred_deltas, dim=1)  # (N, R, 4)
-        pred_boxes = self.box2box_transform.apply_deltas(
-            deltas.reshape(-1, 4), points.tensor.repeat(len(deltas), 1)
+        pred_boxes = decode_boxes(
+            self.box2box_transform, deltas.reshape(-1, 4), points.tensor.repeat(len(deltas), 1)
         ).view_as(deltas)
         gt_boxes, gt_classes = self._pad_gt(gt_instances)
         losses, num_empty_bags = autoassign_losses(
@@ -188,7 +189,7 @@ class AutoAssign(DenseDetector):
                 logits[img_idx].sigmoid() * obj[img_idx].sigmoid()
                 for logits, obj in zip(pred_logits, pred_obj)
             ]
-            deltas = [x[img_idx] for x in pred_deltas]
+            deltas = [at_least_float32(x[img_idx]) for x in pred_deltas]
             pred = self._decode_multi_level_predictions(
                 anchors,
                 scores,
