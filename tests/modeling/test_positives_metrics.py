@@ -11,7 +11,7 @@ import torch  # noqa: E402
 from detectron2.structures import Boxes, Instances  # noqa: E402
 from detectron2.utils.events import EventStorage  # noqa: E402
 
-from atss.modeling import positives_metrics  # noqa: E402
+from atss.modeling import positives_metrics as metrics  # noqa: E402
 from tiny_model import tiny_atss  # noqa: E402
 
 
@@ -35,21 +35,21 @@ def test_tiny_object_between_anchor_centres_is_counted_as_small_without_positive
 
 
 def test_large_fraction_without_positives_is_warned_once(caplog, monkeypatch):
-    monkeypatch.setattr(positives_metrics, "log_first_n", lambda lvl, msg, n, name: logging.warning(msg))
+    monkeypatch.setattr(metrics, "log_first_n", lambda lvl, msg, n, name: logging.warning(msg))
     boxes = torch.tensor([[0.0, 0.0, 3.0, 3.0], [0.0, 0.0, 50.0, 50.0]])
     with EventStorage() as storage, caplog.at_level(logging.WARNING):
-        for _ in range(positives_metrics.WINDOW - 1):
-            positives_metrics.log_objects_without_positives(torch.tensor([0.0, 9.0]), boxes, storage)
+        for _ in range(metrics.WINDOW - 1):
+            metrics.log_objects_without_positives(torch.tensor([0.0, 9.0]), boxes, storage)
         assert "got no positive" not in caplog.text
-        positives_metrics.log_objects_without_positives(torch.tensor([0.0, 9.0]), boxes, storage)
+        metrics.log_objects_without_positives(torch.tensor([0.0, 9.0]), boxes, storage)
     assert "50% of the objects of the last 20 iterations got no positive" in caplog.text
     assert "small 100%, medium 0%" in caplog.text
 
 
 def test_small_fraction_without_positives_is_not_warned(caplog, monkeypatch):
-    monkeypatch.setattr(positives_metrics, "log_first_n", lambda lvl, msg, n, name: logging.warning(msg))
+    monkeypatch.setattr(metrics, "log_first_n", lambda lvl, msg, n, name: logging.warning(msg))
     boxes = torch.tensor([[0.0, 0.0, 50.0, 50.0]] * 9 + [[0.0, 0.0, 3.0, 3.0]])
     with EventStorage() as storage, caplog.at_level(logging.WARNING):
-        for _ in range(2 * positives_metrics.WINDOW):
-            positives_metrics.log_objects_without_positives(torch.tensor([9.0] * 9 + [0.0]), boxes, storage)
+        for _ in range(2 * metrics.WINDOW):
+            metrics.log_objects_without_positives(torch.tensor([9.0] * 9 + [0.0]), boxes, storage)
     assert "got no positive" not in caplog.text

@@ -147,7 +147,10 @@ class ResumableTrainLoader:
             self.start_iter,
         )
         loader = torchdata.DataLoader(
-            batches, batch_size=None, num_workers=self.num_workers, collate_fn=trivial_batch_collator
+            batches,
+            batch_size=None,
+            num_workers=self.num_workers,
+            collate_fn=trivial_batch_collator,
         )
         return iter(loader)
 
