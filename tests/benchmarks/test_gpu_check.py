@@ -83,7 +83,8 @@ def test_a_detection_off_by_more_than_the_tolerance_has_no_twin(boxes, score, la
 
 def test_the_cuda_tests_are_found_by_their_skip_reason():
     files = gpu_check.cuda_test_files()
-    assert "tests/test_assignment.py" in files and "tests/test_anchor_grid.py" in files
+    assert "tests/assignment/test_assignment.py" in files
+    assert "tests/assignment/test_anchor_grid.py" in files
 
 
 @pytest.mark.slow

@@ -186,3 +186,23 @@ def test_lazy_data_config_gets_resumable_order_named_errors_and_checked_evaluati
         assert loader.mapper._target_ is ImageErrorNamingMapper
         assert loader.mapper.mapper._target_ is DatasetMapper
     assert cfg.dataloader.evaluator._target_ is CheckedCOCOEvaluator
+
+
+def test_unknown_override_key_is_refused_with_the_nearest_keys():
+    with pytest.raises(ValueError, match=r"train.max_iters is not in the config\. Did you mean "):
+        apply_lazy_overrides(LazyConfig.load(SHAPES_CONFIG), ["train.max_iters=4"])
+
+
+def test_a_key_is_added_on_purpose_with_a_plus():
+    cfg = apply_lazy_overrides(LazyConfig.load(SHAPES_CONFIG), ["+train.note=hello"])
+    assert cfg.train.note == "hello"
+
+
+def test_checkpoints_get_the_file_mode_of_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        ResilientCheckpointer(small_model(), str(tmp_path)).save("model_0000001")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "model_0000001.pth").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "last_checkpoint").stat().st_mode & 0o777 == 0o644

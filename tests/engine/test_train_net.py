@@ -185,3 +185,13 @@ def test_without_detectron2_cpp_extension_coco_evaluation_uses_pycocotools(monke
     yaml_cfg.OUTPUT_DIR = str(tmp_path)
     evaluator = trainer.Trainer.build_evaluator(yaml_cfg, "tiny_shapes_no_cpp_ext")
     assert evaluator._use_fast_impl is False
+
+
+def test_no_eval_trains_without_the_final_evaluation(tmp_path):
+    env = tiny_run.tiny_run_env(tmp_path)
+    out = tmp_path / "out"
+    args = ["--config-file", str(tmp_path / tiny_run.TINY_CONFIG), "--no-eval"]
+    proc = tiny_run.run_train_net(env, *args, "train.max_iter=2", f"train.output_dir={out}")
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert "Evaluation results" not in proc.stdout
+    assert (out / "model_final.pth").is_file()

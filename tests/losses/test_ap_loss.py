@@ -1,22 +1,14 @@
 """
-AP-Loss (``atss.losses.ap_loss``): the hand-computed cases of the AP-Loss fact sheet (section 15,
-values of the official code with delta = 1), its invariants, and equality of value and gradient
-with the official per-positive loop (re-implemented in ``benchmarks/ap_loss.py``) on random cases.
+AP-Loss (``atss.losses.ap_loss``): hand-computed cases (values of the official code with
+delta = 1), its invariants, and equality of value and gradient with the official per-positive
+loop (re-implemented in ``tests/references/official_ap_loss.py``) on random cases.
 """
-import importlib.util
 from fractions import Fraction
-from pathlib import Path
 import pytest
 import torch
 
 from atss.losses import ap_loss
-
-_spec = importlib.util.spec_from_file_location(
-    "ap_loss_benchmark", Path(__file__).resolve().parents[2] / "benchmarks" / "ap_loss.py"
-)
-_benchmark = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_benchmark)
-official_ap_loss = _benchmark.official_ap_loss
+from references.official_ap_loss import official_ap_loss
 
 
 def loss_and_grad(pos, neg, ignored=()):

@@ -1,6 +1,6 @@
 """
-The AutoAssign losses (``atss.losses.autoassign_loss``) against hand-computed cases: the values of
-section 16 of the AutoAssign fact sheet (recomputed there with the authors' helper functions).
+The AutoAssign losses (``atss.losses.autoassign_loss``) against hand-computed cases, whose values were
+recomputed with the authors' helper functions (cvpods ``modeling/meta_arch/auto_assign.py``).
 """
 import math
 import pytest

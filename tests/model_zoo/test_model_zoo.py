@@ -114,3 +114,9 @@ def test_trained_get_refuses_a_checkpoint_that_leaves_parameters_unset(trained_s
 def test_yaml_config_of_a_coco_recipe_has_no_trained_weights_either():
     with pytest.raises(RuntimeError, match="No COCO model has been trained"):
         model_zoo.get_config("ATSS/atss_R_50_FPN_1x.yaml", trained=True)
+
+
+@pytest.mark.parametrize("trained", [False, True])
+def test_official_model_without_its_converted_checkpoint_says_how_to_get_it(in_empty_dir, trained):
+    with pytest.raises(RuntimeError, match="python tools/convert_official_checkpoint.py"):
+        model_zoo.get("Official/atss_R_50_FPN_1x.py", trained=trained)

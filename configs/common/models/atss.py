@@ -9,6 +9,7 @@ from detectron2.modeling.backbone import FPN, BasicStem, ResNet
 from detectron2.modeling.backbone.fpn import LastLevelP6P7
 
 from atss import ATSS, ATSSAnchorGenerator, ATSSHead
+from atss.modeling import make_resnet_stages
 
 STRIDES = [8, 16, 32, 64, 128]
 
@@ -61,3 +62,17 @@ model = L(ATSS)(
     pixel_std=[1.0, 1.0, 1.0],
     input_format="BGR",
 )
+
+
+def use_dcnv2(model, depth: int) -> None:
+    """
+    The official dcnv2 models' ResNet: modulated deformable convolutions in the 3x3 convs of
+    stages c3-c5 and in the last conv of both head towers (official README, note 4).
+    """
+    model.backbone.bottom_up.stages = L(make_resnet_stages)(
+        depth=depth,
+        stride_in_1x1=True,
+        norm="FrozenBN",
+        deform_on_per_stage=[False, True, True, True],
+    )
+    model.head.use_dcn_in_tower = True
