@@ -1,6 +1,7 @@
 """
-The AutoAssign losses (``atss.losses.autoassign_loss``) against hand-computed cases, whose values were
-recomputed with the authors' helper functions (cvpods ``modeling/meta_arch/auto_assign.py``).
+The AutoAssign losses (``atss.losses.autoassign_loss``) against hand-computed cases, whose
+values were recomputed with the authors' helper functions (cvpods
+``modeling/meta_arch/auto_assign.py``).
 """
 import math
 import pytest
