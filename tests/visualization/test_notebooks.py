@@ -1,8 +1,8 @@
 """
 The notebooks in notebooks/ run from top to bottom without error on the shapes data, as CI runs
-them: each asserts what it shows, so a wrong picture fails here. Without the shapes main job's
-model in output/, the notebooks that need a model make a short training run first (shared by
-them, in a temporary directory).
+them: each asserts what it shows, so a wrong picture fails here. The notebooks that need a
+trained model use the shapes main job's; without it in output/, they use the short training run
+that ``atss.visualization.short_run_command`` describes, made here once in a temporary directory.
 """
 
 import os
@@ -14,18 +14,31 @@ pytest.importorskip("detectron2", reason="detectron2 not installed")
 nbformat = pytest.importorskip("nbformat", reason="the [notebooks] extra is not installed")
 nbclient = pytest.importorskip("nbclient", reason="the [notebooks] extra is not installed")
 
+import tiny_run  # noqa: E402
+
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOKS = sorted(p.name for p in NOTEBOOKS_DIR.glob("*.ipynb"))
-# Seconds a cell may run; the short training run (60 iterations and an evaluation) is the longest.
+# Seconds a cell may run.
 CELL_TIMEOUT = 600
 
 
 @pytest.fixture(scope="module", autouse=True)
 def short_run_dir(tmp_path_factory):
-    """Where the notebooks make (and then reuse) their short training run; the kernels inherit
-    the environment."""
+    """The short training run the notebooks use without the main job's model; the kernels find
+    it through the environment they inherit."""
+    from atss.visualization import SHORT_RUN_OVERRIDES
+
+    run_dir = tmp_path_factory.mktemp("notebook_short_run")
+    proc = tiny_run.run_train_net(
+        dict(os.environ, CUDA_VISIBLE_DEVICES=""),
+        "--config-file",
+        "configs/Shapes/atss_R_18_FPN_shapes.py",
+        *SHORT_RUN_OVERRIDES,
+        f"train.output_dir={run_dir}",
+    )
+    assert proc.returncode == 0, proc.stdout[-5000:]
     previous = os.environ.get("ATSS_NOTEBOOK_RUN_DIR")
-    os.environ["ATSS_NOTEBOOK_RUN_DIR"] = str(tmp_path_factory.mktemp("notebook_short_run"))
+    os.environ["ATSS_NOTEBOOK_RUN_DIR"] = str(run_dir)
     yield
     if previous is None:
         del os.environ["ATSS_NOTEBOOK_RUN_DIR"]
