@@ -13,6 +13,7 @@ import detectron2.data.transforms as T
 from detectron2.config import instantiate
 from detectron2.data import MetadataCatalog, build_detection_test_loader
 from detectron2.evaluation import COCOEvaluator
+from detectron2.layers import FrozenBatchNorm2d
 
 from ..data import has_fast_coco_eval
 from ..engine.defaults import get_weights, is_lazy, load_config, load_model
@@ -85,11 +86,14 @@ class DeployConfig:
         The model on the CPU in eval mode, with the config's weights. Weights that do not cover
         the whole model (e.g. a backbone-only initialisation) are an error naming the keys: an
         exported model must not be partly random. No weights at all is a ConfigError, unless the
-        config was made with ``allow_unloaded_weights``.
+        config was made with ``allow_unloaded_weights``. BatchNorm layers are frozen.
         """
         model = load_model(
             self.cfg, device="cpu", allow_unloaded_weights=self.allow_unloaded_weights
         )
+        # At inference BatchNorm normalises with its running statistics, as FrozenBatchNorm2d
+        # does; the synchronised BatchNorm of the shapes configs cannot be scripted.
+        model = FrozenBatchNorm2d.convert_frozen_batchnorm(model)
         return plain_module_attributes(model.eval())
 
     def test_augmentations(self) -> List[T.Augmentation]:
