@@ -197,11 +197,10 @@ def get_config(config_path: str, trained: bool = False) -> Config:
         config_path: relative to ``configs/``.
         trained: if True, the weights to load (``MODEL.WEIGHTS`` or ``train.init_checkpoint``)
             are the trained model's (:func:`get_checkpoint_url`); otherwise the config's own
-            (typically ImageNet weights of the backbone, or none). The config's own weights of an
-            ``Official/`` model are its converted checkpoint, so both are looked up.
+            (typically ImageNet weights of the backbone, or none).
     """
     cfg = load_config(get_config_file(config_path))
-    if trained or _name(config_path).startswith("Official/"):
+    if trained:
         set_weights(cfg, get_checkpoint_url(config_path))
     return cfg
 
@@ -225,11 +224,14 @@ def get(config_path: str, trained: bool = False, device: Optional[str] = None) -
         from atss import model_zoo
         model = model_zoo.get("Shapes/atss_R_18_FPN_shapes.py", trained=True).eval()
     """
-    cfg = get_config(config_path, trained)
+    # The own weights of an ``Official/`` config are its converted checkpoint: trained or not,
+    # a missing one is the error that says how to get it.
+    official = _name(config_path).startswith("Official/")
+    cfg = get_config(config_path, trained or official)
     if device is None and not torch.cuda.is_available():
         device = "cpu"
     model = build_model(cfg, device)
     weights = get_weights(cfg)
     if weights:
-        load_weights(model, weights, strict=trained or _name(config_path).startswith("Official/"))
+        load_weights(model, weights, strict=trained or official)
     return model
