@@ -38,12 +38,18 @@ from detectron2.utils import comm
 from atss.checkpoint.resilient import (
     CheckpointError,
     ResilientCheckpointer,
+    check_checkpoint_fits,
     require_trained_weights,
 )
 from atss.engine.arguments import take_flags_from_overrides
-from atss.engine.data_setup import check_loader_classes, configure_lazy_data, preflight_loaders
+from atss.engine.data_setup import (
+    check_loader_classes,
+    configure_lazy_data,
+    configure_user_datasets,
+    preflight_loaders,
+)
 from atss.engine.ddp import create_ddp_model
-from atss.engine.defaults import ConfigError, build_model, is_lazy, load_config
+from atss.engine.defaults import ConfigError, build_model, get_weights, is_lazy, load_config
 from atss.engine.evaluation import lazy_tta_test, yaml_tta_test
 from atss.engine.train_loader import ResumableTrainLoader
 from atss.engine.trainer import Trainer, setup_atss_logger
@@ -85,23 +91,34 @@ def do_train(args, cfg) -> None:
         [
             hooks.IterationTimer(),
             hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
-            hooks.PreciseBN(
-                cfg.train.eval_period, model, instantiate(cfg.dataloader.train), precise_bn.num_iter
-            )
-            if precise_bn and precise_bn.enabled and get_bn_modules(model)
-            else None,
-            hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer)
-            if main_process
-            else None,
-            None
-            if args.no_eval
-            else hooks.EvalHook(cfg.train.eval_period, lambda: do_test(cfg, model)),
-            hooks.PeriodicWriter(
-                default_writers(cfg.train.output_dir, cfg.train.max_iter),
-                period=cfg.train.log_period,
-            )
-            if main_process
-            else None,
+            (
+                hooks.PreciseBN(
+                    cfg.train.eval_period,
+                    model,
+                    instantiate(cfg.dataloader.train),
+                    precise_bn.num_iter,
+                )
+                if precise_bn and precise_bn.enabled and get_bn_modules(model)
+                else None
+            ),
+            (
+                hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer)
+                if main_process
+                else None
+            ),
+            (
+                None
+                if args.no_eval
+                else hooks.EvalHook(cfg.train.eval_period, lambda: do_test(cfg, model))
+            ),
+            (
+                hooks.PeriodicWriter(
+                    default_writers(cfg.train.output_dir, cfg.train.max_iter),
+                    period=cfg.train.log_period,
+                )
+                if main_process
+                else None
+            ),
         ]
     )
     checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=args.resume)
@@ -135,6 +152,10 @@ def eval_only(args, cfg):
 
 def main(args):
     cfg = load_config(args.config_file, args.opts)
+    configure_user_datasets(cfg, evaluate=args.eval_only or not args.no_eval)
+    if get_weights(cfg) and not args.resume:
+        # A checkpoint that does not fit stops the run here, before it writes anything.
+        check_checkpoint_fits(build_model(cfg, device="cpu"), get_weights(cfg))
     if is_lazy(cfg):
         configure_lazy_data(cfg)
     else:
@@ -180,7 +201,10 @@ def invoke_main() -> None:
                 "No config given: pass --config-file, e.g. "
                 "--config-file configs/Shapes/atss_R_18_FPN_shapes.py"
             )
-        load_config(args.config_file, args.opts)  # its problems stop here, before any process
+        # Problems of the config and of data given by path stop here, before any process starts.
+        configure_user_datasets(
+            load_config(args.config_file, args.opts), args.eval_only or not args.no_eval
+        )
     except ConfigError as e:
         sys.exit(f"{parser.prog}: error: {e}")
     try:

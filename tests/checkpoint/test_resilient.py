@@ -83,10 +83,17 @@ def test_checkpoints_get_the_file_mode_of_the_umask(tmp_path):
 
 @pytest.mark.parametrize("fraction, refused", [(None, True), (0.7, True), (0.995, False)])
 def test_eval_only_refuses_random_or_mostly_unloaded_weights(fraction, refused):
-    checkpointer = argparse.Namespace(loaded_fraction=fraction)
+    checkpointer = argparse.Namespace(loaded_fraction=fraction, skipped=[])
     if refused:
         with pytest.raises(ValueError, match="--allow-unloaded-weights"):
             require_trained_weights(checkpointer, allow_unloaded=False)
     else:
+        require_trained_weights(checkpointer, allow_unloaded=False)
+    require_trained_weights(checkpointer, allow_unloaded=True)
+
+
+def test_eval_only_refuses_a_checkpoint_whose_class_predictor_was_skipped():
+    checkpointer = argparse.Namespace(loaded_fraction=0.999, skipped=["head.cls_score.weight"])
+    with pytest.raises(ValueError, match="class predictor"):
         require_trained_weights(checkpointer, allow_unloaded=False)
     require_trained_weights(checkpointer, allow_unloaded=True)

@@ -1,8 +1,9 @@
 """
 Every config under configs/ runs through ``train_net.py --config-file`` from start-up to the AP
 table, as a user runs it: the COCO configs on a tiny generated COCO 2017 tree (``coco_tree``)
-under ``DETECTRON2_DATASETS``, the shapes configs on the generated shapes dataset. Configs meant
-for testing (the converted official models, the test-time augmentation ones) run with
+under ``DETECTRON2_DATASETS``, the shapes configs on the generated shapes dataset, the Custom
+configs on a COCO JSON training set and a VOC test set given by path (``custom_data``). Configs
+meant for testing (the converted official models, the test-time augmentation ones) run with
 ``--eval-only`` on a checkpoint of their own model.
 
 The overrides only shrink the run (one iteration, batch 1, no workers, 64 px images, fewer test
@@ -24,6 +25,7 @@ from omegaconf import OmegaConf  # noqa: E402
 
 from atss.engine.defaults import build_model, load_config  # noqa: E402
 from coco_tree import write_coco_tree  # noqa: E402
+from custom_data import write_custom_data  # noqa: E402
 from tiny_run import ROOT, run_train_net  # noqa: E402
 
 CONFIGS = sorted(
@@ -41,6 +43,31 @@ SIZE, MAX_SIZE = 64, 128
 def datasets(tmp_path_factory) -> Path:
     """One directory for the COCO tree and the shapes dataset, made once for the module."""
     return write_coco_tree(tmp_path_factory.mktemp("datasets"))
+
+
+@pytest.fixture(scope="module")
+def custom_data(tmp_path_factory):
+    """The user's own data for configs/Custom: a COCO JSON training set, a VOC test set."""
+    return write_custom_data(tmp_path_factory.mktemp("custom"))
+
+
+def custom_overrides(config: str, data, weights_dir: Path) -> List[str]:
+    if config.endswith(".yaml"):
+        return [
+            "DATASETS.TRAIN_ANNOTATIONS", str(data["coco_train"]),
+            "DATASETS.TEST_ANNOTATIONS", str(data["voc_test"]),
+        ]  # fmt: skip
+    overrides = [
+        f"dataset.train.annotations={data['coco_train']}",
+        f"dataset.test.annotations={data['voc_test']}",
+    ]
+    if "finetune" in config:
+        # A COCO model of 80 classes stands in for the converted official checkpoint.
+        weights = weights_dir / "coco_model.pth"
+        model = build_model(load_config(str(ROOT / "configs/Official/atss_R_50_FPN_1x.py")), "cpu")
+        torch.save({"model": model.state_dict()}, weights)
+        overrides.append(f"train.init_checkpoint={weights}")
+    return overrides
 
 
 def _resize_overrides(cfg, loader: str) -> List[str]:
@@ -97,7 +124,7 @@ def test_the_configs_are_found():
 
 
 @pytest.mark.parametrize("config", CONFIGS)
-def test_config_runs_end_to_end(config, datasets, tmp_path):
+def test_config_runs_end_to_end(config, datasets, custom_data, tmp_path):
     output_dir = tmp_path / "output"
     args = ["--config-file", config]
     if config.endswith(".yaml"):
@@ -112,6 +139,8 @@ def test_config_runs_end_to_end(config, datasets, tmp_path):
             args.append("--eval-only")
             overrides.append(f"train.init_checkpoint={weights}")
         args += overrides
+    if config.startswith("configs/Custom/"):
+        args += custom_overrides(config, custom_data, tmp_path)
     env = dict(
         os.environ,
         DETECTRON2_DATASETS=str(datasets),

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import pytest
 
-pytestmark = pytest.mark.detectron2
+pytestmark = [pytest.mark.detectron2, pytest.mark.slow]  # subprocesses of a few seconds each
 pytest.importorskip("detectron2", reason="detectron2 not installed")
 
 from tiny_run import ROOT  # noqa: E402

@@ -10,7 +10,7 @@ synchronised statistics differ by up to about 1% of the largest (docs/getting_st
 import os
 import pytest
 
-pytestmark = pytest.mark.detectron2
+pytestmark = [pytest.mark.detectron2, pytest.mark.slow]  # subprocesses of a few seconds each
 pytest.importorskip("detectron2", reason="detectron2 not installed")
 
 import torch  # noqa: E402

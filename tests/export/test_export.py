@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-pytestmark = pytest.mark.detectron2
+pytestmark = [pytest.mark.detectron2, pytest.mark.slow]  # subprocesses of a few seconds each
 pytest.importorskip("detectron2", reason="detectron2 not installed")
 
 import cv2

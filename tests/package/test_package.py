@@ -4,6 +4,9 @@ import sys
 import textwrap
 import pytest
 
+# Each test starts an interpreter that imports torch (about 5 s on 2 cores).
+pytestmark = pytest.mark.slow
+
 # Runs in a fresh interpreter in which importing detectron2 fails, as if it were not installed.
 HIDE_DETECTRON2 = textwrap.dedent(
     """

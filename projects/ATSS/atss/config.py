@@ -86,6 +86,15 @@ def add_atss_config(cfg):
     # outside the image, not four numbers) raise a ValueError naming them; True drops them from
     # training and evaluation with one warning line (LazyConfig: train.drop_invalid_annotations).
     cfg.DATASETS.DROP_INVALID_ANNOTATIONS = False
+    # The user's own data (atss.data.user_datasets; LazyConfig: dataset.train.annotations, ...):
+    # a COCO JSON file or a folder of Pascal-VOC XML files, images by default beside them. When
+    # set, they replace DATASETS.TRAIN/TEST, CLASSES is filled from the training set, and the
+    # model's NUM_CLASSES follows it where it is 0.
+    cfg.DATASETS.TRAIN_ANNOTATIONS = ""
+    cfg.DATASETS.TRAIN_IMAGES = ""
+    cfg.DATASETS.TEST_ANNOTATIONS = ""
+    cfg.DATASETS.TEST_IMAGES = ""
+    cfg.DATASETS.CLASSES = []
 
     # Multi-scale and flip test (atss.modeling.test_time_augmentation; official TEST.BBOX_AUG):
     # detectron2's TEST.AUG.ENABLED, MIN_SIZES, MAX_SIZE and FLIP, plus per scale a longer-side

@@ -14,22 +14,21 @@ from detectron2.checkpoint import DetectionCheckpointer
 
 from ..config import ConfigError
 from .atomic import write_atomically
+from .errors import CheckpointError
+from .finetune import check_fine_tuning_fit
+from .published import verify_published_checksum
 
 __all__ = [
     "CheckpointError",
     "MIN_EVAL_LOADED_FRACTION",
     "ResilientCheckpointer",
+    "check_checkpoint_fits",
     "require_trained_weights",
 ]
 
 logger = logging.getLogger(__name__)
 
 _ITERATION = re.compile(r"_(\d+)\.pth$")
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be read (missing, empty, truncated, not a checkpoint) or that
-    does not fit the model."""
 
 
 class ResilientCheckpointer(DetectionCheckpointer):
@@ -42,13 +41,20 @@ class ResilientCheckpointer(DetectionCheckpointer):
       ``*.pth`` of the output directory from the newest, warning about each damaged one.
     * A file that cannot be read raises :class:`CheckpointError` naming it.
 
+    * A checkpoint may differ from the model in its class predictor alone (fine-tuning for
+      another number of classes, :mod:`.finetune`), and a published checkpoint must match its
+      checksum (:mod:`.published`).
+
     After a load, :attr:`loaded_fraction` is the fraction of the model's parameter elements that
-    the checkpoint provided (1.0 when every weight was loaded).
+    the checkpoint provided (1.0 when every weight was loaded) and :attr:`skipped` the class
+    predictor's keys that were not loaded.
     """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.loaded_fraction: Optional[float] = None
+        self.skipped: List[str] = []
+        self._source = ""
 
     def save(self, name: str, **kwargs: Any) -> None:
         if not self.save_dir or not self.save_to_disk:
@@ -69,6 +75,7 @@ class ResilientCheckpointer(DetectionCheckpointer):
         )
 
     def load(self, path: str, *args, **kwargs) -> Dict[str, Any]:
+        self._source = path
         try:
             return super().load(path, *args, **kwargs)
         except CheckpointError:
@@ -79,6 +86,7 @@ class ResilientCheckpointer(DetectionCheckpointer):
     def _load_file(self, filename: str) -> Dict[str, Any]:
         if os.path.isfile(filename) and os.path.getsize(filename) == 0:
             raise CheckpointError(f"Checkpoint {filename} is empty (0 bytes).")
+        verify_published_checksum(filename)
         try:
             return super()._load_file(filename)
         except Exception as e:
@@ -97,14 +105,20 @@ class ResilientCheckpointer(DetectionCheckpointer):
         missing = set(incompatible.missing_keys) | {k for k, *_ in incompatible.incorrect_shapes}
         unloaded = sum(p.numel() for k, p in params.items() if k in missing)
         self.loaded_fraction = 1.0 - unloaded / max(total, 1)
+        # Kernels only: pretrained trunks need not hold every normalisation buffer.
+        kernels = [k for k, v in self.model.state_dict().items() if v.dim() > 1]
+        self.skipped = check_fine_tuning_fit(
+            self._source,
+            incompatible.incorrect_shapes,
+            [k for k in kernels if k in missing],
+            [k for k in kernels if k not in missing],
+        )
         return incompatible
 
     def _resume_candidates(self) -> List[str]:
         """The tagged checkpoint, then the others of the directory from the newest iteration."""
         tagged = self.get_checkpoint_file()
-        others = [
-            p for p in glob.glob(os.path.join(self.save_dir, "*.pth")) if p != tagged
-        ]
+        others = [p for p in glob.glob(os.path.join(self.save_dir, "*.pth")) if p != tagged]
 
         def newest_first(path):
             match = _ITERATION.search(path)
@@ -146,14 +160,22 @@ MIN_EVAL_LOADED_FRACTION = 0.9
 
 def require_trained_weights(checkpointer: ResilientCheckpointer, allow_unloaded: bool) -> None:
     """
-    Evaluation must be of trained weights: without a checkpoint, or with one that leaves more
-    than ``1 - MIN_EVAL_LOADED_FRACTION`` of the model's weights unloaded (another model's, or
-    backbone-only ImageNet weights), raise a ConfigError unless ``allow_unloaded``.
+    Evaluation must be of trained weights: without a checkpoint, with one that leaves more than
+    ``1 - MIN_EVAL_LOADED_FRACTION`` of the model's weights unloaded (another model's, or
+    backbone-only ImageNet weights), or with one whose class predictor was skipped (another
+    number of classes), raise a ConfigError unless ``allow_unloaded``.
     """
     fraction = checkpointer.loaded_fraction
-    if allow_unloaded or (fraction is not None and fraction >= MIN_EVAL_LOADED_FRACTION):
+    if allow_unloaded or (
+        fraction is not None and fraction >= MIN_EVAL_LOADED_FRACTION and not checkpointer.skipped
+    ):
         return
-    if fraction is None:
+    if checkpointer.skipped:
+        problem = (
+            f"the class predictor ({', '.join(checkpointer.skipped)}) was not loaded: the "
+            "checkpoint predicts another number of classes"
+        )
+    elif fraction is None:
         problem = "no checkpoint was loaded, so the model has random weights"
     else:
         problem = f"the checkpoint provided only {fraction:.0%} of the model's weights"
@@ -163,3 +185,18 @@ def require_trained_weights(checkpointer: ResilientCheckpointer, allow_unloaded:
         "checkpoint of the output directory), or pass --allow-unloaded-weights to evaluate them "
         "anyway."
     )
+
+
+def check_checkpoint_fits(model, weights: str) -> None:
+    """
+    Load ``weights`` into ``model`` (a scratch copy of the model to train) as training will, so
+    that a checkpoint that cannot be read, is altered, or does not fit the model up to its class
+    predictor raises CheckpointError before the run writes anything.
+    """
+    if not weights:
+        return
+    logging.disable(logging.WARNING)  # the training run logs what it skips, once
+    try:
+        ResilientCheckpointer(model, save_to_disk=False).load(weights, checkpointables=[])
+    finally:
+        logging.disable(logging.NOTSET)

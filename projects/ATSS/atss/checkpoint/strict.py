@@ -10,12 +10,22 @@ from torch import nn
 
 from detectron2.checkpoint import DetectionCheckpointer
 
-from .resilient import CheckpointError
+from .errors import CheckpointError
+from .published import verify_published_checksum
 
 __all__ = ["load_weights"]
 
 
-class _StrictCheckpointer(DetectionCheckpointer):
+class _CheckedCheckpointer(DetectionCheckpointer):
+    """Refuses a published checkpoint whose checksum does not match its name (also after a URL
+    was downloaded to a local file)."""
+
+    def _load_file(self, filename: str):
+        verify_published_checksum(filename)
+        return super()._load_file(filename)
+
+
+class _StrictCheckpointer(_CheckedCheckpointer):
     def _log_incompatible_keys(self, incompatible) -> None:
         super()._log_incompatible_keys(incompatible)
         problems = {
@@ -24,9 +34,14 @@ class _StrictCheckpointer(DetectionCheckpointer):
             "of another shape": [key for key, *_ in incompatible.incorrect_shapes],
         }
         if any(problems.values()):
+            listed = "; ".join(f"{kind}: {sorted(keys)}" for kind, keys in problems.items() if keys)
             raise CheckpointError(
-                "; ".join(f"{kind}: {sorted(keys)}" for kind, keys in problems.items() if keys)
+                f"{self.weights} does not match the model of this config: {listed}"
             )
+
+    def load(self, path: str, *args, **kwargs):
+        self.weights = path
+        return super().load(path, *args, **kwargs)
 
 
 def load_weights(model: nn.Module, weights: str, strict: bool = True) -> None:
@@ -39,9 +54,6 @@ def load_weights(model: nn.Module, weights: str, strict: bool = True) -> None:
     if "://" not in weights and not os.path.isfile(weights):
         raise CheckpointError(f"Checkpoint {weights} does not exist.")
     if not strict:
-        DetectionCheckpointer(model).load(weights)
+        _CheckedCheckpointer(model).load(weights)
         return
-    try:
-        _StrictCheckpointer(model).load(weights)
-    except CheckpointError as e:
-        raise CheckpointError(f"{weights} does not match the model of this config: {e}") from None
+    _StrictCheckpointer(model).load(weights)

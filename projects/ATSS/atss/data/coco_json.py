@@ -32,6 +32,7 @@ __all__ = [
     "CheckedCOCOEvaluator",
     "check_coco_json",
     "check_dataset_classes",
+    "box_problem",
     "check_image_files",
     "drop_invalid_annotations",
     "load_coco_instances",
@@ -58,7 +59,7 @@ def _is_number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-def _box_problem(bbox, width, height) -> Optional[str]:
+def box_problem(bbox, width, height) -> Optional[str]:
     """What is wrong with a COCO ``bbox`` (x, y, w, h) of an image of the given size, or None."""
     if bbox is None:
         return "bbox is null"
@@ -72,8 +73,10 @@ def _box_problem(bbox, width, height) -> Optional[str]:
     x, y, w, h = bbox
     if w <= 0 or h <= 0:
         return "bbox has a non-positive width or height"
-    if _is_number(width) and _is_number(height) and (
-        x >= width or y >= height or x + w <= 0 or y + h <= 0
+    if (
+        _is_number(width)
+        and _is_number(height)
+        and (x >= width or y >= height or x + w <= 0 or y + h <= 0)
     ):
         return "bbox lies wholly outside its image"
     return None
@@ -113,6 +116,17 @@ def check_coco_json(json_file: str, drop_invalid: bool = False) -> dict:
     if not dataset["categories"]:
         raise ValueError(f"Annotation file {json_file} lists no categories.")
 
+    ids = Counter(im.get("id") for im in dataset["images"])
+    names = Counter(im.get("file_name") for im in dataset["images"])
+    twice = [f"id {i}" for i, n in ids.items() if n > 1] + [
+        f"file_name {f!r}" for f, n in names.items() if n > 1
+    ]
+    if twice:
+        raise ValueError(
+            f"Annotation file {json_file} lists the same image twice ({twice[0]}; "
+            f"{len(twice)} repeated ids or file names): each image must be listed once."
+        )
+
     annotations = dataset["annotations"]
     if not annotations:
         return dataset
@@ -149,7 +163,7 @@ def check_coco_json(json_file: str, drop_invalid: bool = False) -> dict:
         )
 
     sizes = {im["id"]: (im.get("width"), im.get("height")) for im in dataset["images"]}
-    problems = [_box_problem(a.get("bbox"), *sizes[a["image_id"]]) for a in annotations]
+    problems = [box_problem(a.get("bbox"), *sizes[a["image_id"]]) for a in annotations]
     bad = [i for i, p in enumerate(problems) if p is not None]
     if bad and not drop_invalid:
         ann = annotations[bad[0]]

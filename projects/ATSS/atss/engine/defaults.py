@@ -11,7 +11,9 @@ line naming it and the fix.
 
 import difflib
 import os
-from typing import Iterator, List, Optional, Sequence, Union
+import re
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Optional, Sequence, Union
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import nn
 
@@ -24,15 +26,21 @@ from ..config import ConfigError, add_atss_config
 __all__ = [
     "Config",
     "ConfigError",
+    "UserData",
     "apply_lazy_overrides",
     "build_model",
     "config_kind",
+    "dataset_classes",
+    "get_drop_invalid",
+    "get_num_classes",
     "get_weights",
     "is_lazy",
     "load_config",
     "load_model",
     "load_weights",
+    "set_user_classes",
     "set_weights",
+    "user_data",
 ]
 
 
@@ -45,15 +53,27 @@ _MISSING = object()
 
 
 def config_kind(path: str) -> str:
-    """``"lazy"`` for a LazyConfig file, ``"yaml"`` for a YAML one; ConfigError otherwise."""
+    """``"lazy"`` for a LazyConfig (a ``.py`` file, or the ``config.yaml`` detectron2 saves of
+    one), ``"yaml"`` for a YAML config of detectron2's keys; ConfigError otherwise."""
     if path.endswith(LAZY_SUFFIXES):
         return "lazy"
     if path.endswith(YAML_SUFFIXES):
-        return "yaml"
+        return "lazy" if _is_saved_lazy_config(path) else "yaml"
     raise ConfigError(
         f"Config file {path} is of an unknown kind: give a LazyConfig (.py) or a YAML config "
         "(.yaml), e.g. configs/Shapes/atss_R_18_FPN_shapes.py."
     )
+
+
+def _is_saved_lazy_config(path: str) -> bool:
+    """Whether a YAML file is a LazyConfig saved by detectron2 (the ``config.yaml`` of a run's
+    output directory and of a published model), with its lower-case ``model`` key."""
+    if not os.path.isfile(path):
+        return False
+    with open(path) as f:
+        # Top-level keys only: a saved LazyConfig may hold Python objects YAML cannot construct.
+        top_level = {line.split(":", 1)[0] for line in f if re.match(r"[A-Za-z_]\w*:", line)}
+    return "model" in top_level and "MODEL" not in top_level
 
 
 def is_lazy(cfg: Config) -> bool:
@@ -205,6 +225,12 @@ def build_model(cfg: Config, device: Optional[str] = None) -> nn.Module:
     """
     if device is None:
         device = cfg.train.device if is_lazy(cfg) else cfg.MODEL.DEVICE
+    if not get_num_classes(cfg):
+        raise ConfigError(
+            "The config's number of classes comes from the training set given by path: run it "
+            "through train_net.py with its data (docs/custom_data.md), or set "
+            f"{_num_classes_key(cfg).format('K')}."
+        )
     if is_lazy(cfg):
         return instantiate(cfg.model).to(device)
     cfg = cfg.clone()
@@ -237,3 +263,96 @@ def load_model(
             "or pass --allow-unloaded-weights to use random weights anyway."
         )
     return model
+
+
+# ------------------------------------------------------------------------------------------------
+# The user's own data
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class UserData:
+    """
+    The data a config takes by path (``dataset.train.annotations=...`` of a LazyConfig,
+    ``DATASETS.TRAIN_ANNOTATIONS`` of a YAML one); empty strings where unset. ``keys`` names the
+    config key of each field, for error messages.
+    """
+
+    train_annotations: str
+    train_images: str
+    test_annotations: str
+    test_images: str
+    keys: Dict[str, str]
+
+
+_USER_FIELDS = ("train_annotations", "train_images", "test_annotations", "test_images")
+
+
+def user_data(cfg: Config) -> Optional[UserData]:
+    """The config's data by path, or None when it reads datasets registered by name."""
+    if is_lazy(cfg):
+        if OmegaConf.select(cfg, "dataset", default=None) is None:
+            return None
+        keys = {f: "dataset." + f.replace("_", ".") for f in _USER_FIELDS}
+        values = {f: OmegaConf.select(cfg, keys[f], default="") or "" for f in keys}
+    else:
+        keys = {f: "DATASETS." + f.upper() for f in _USER_FIELDS}
+        values = {f: cfg.DATASETS[f.upper()] for f in keys}
+        # NUM_CLASSES 0 (configs/Custom/*.yaml) asks for the classes of data given by path.
+        if not any(values.values()) and _yaml_head(cfg).NUM_CLASSES:
+            return None
+    return UserData(keys=keys, **values)
+
+
+def get_drop_invalid(cfg: Config) -> bool:
+    """Whether annotations with unusable boxes are dropped rather than refused."""
+    if is_lazy(cfg):
+        return bool(OmegaConf.select(cfg, "train.drop_invalid_annotations", default=False))
+    return cfg.DATASETS.DROP_INVALID_ANNOTATIONS
+
+
+def get_num_classes(cfg: Config) -> Optional[int]:
+    """The number of classes the config's model predicts (None or 0: to be set from the data)."""
+    if is_lazy(cfg):
+        return OmegaConf.select(cfg, "model.num_classes", default=None)
+    return _yaml_head(cfg).NUM_CLASSES
+
+
+def _num_classes_key(cfg: Config) -> str:
+    if is_lazy(cfg):
+        return "model.num_classes={}"
+    return f"MODEL.{cfg.MODEL.META_ARCHITECTURE.upper()}.NUM_CLASSES {{}}"
+
+
+def _yaml_head(cfg: CfgNode) -> CfgNode:
+    """AutoAssign keeps its keys in MODEL.AUTOASSIGN, ATSS in MODEL.ATSS."""
+    return cfg.MODEL.AUTOASSIGN if cfg.MODEL.META_ARCHITECTURE == "AutoAssign" else cfg.MODEL.ATSS
+
+
+def set_user_classes(cfg: Config, classes: Sequence[str], train: str, test: str) -> None:
+    """
+    Point the config at the registered user datasets ``train`` and ``test`` (empty: none) and
+    record their ``classes``. The model's number of classes follows them where the config leaves
+    it unset (None, or 0 in YAML); a different number is a ConfigError that gives the fix.
+    """
+    num_classes = get_num_classes(cfg)
+    if num_classes and num_classes != len(classes):
+        raise ConfigError(
+            f"The training set has {len(classes)} classes ({', '.join(classes[:10])}"
+            f"{', ...' if len(classes) > 10 else ''}) but the config's model predicts "
+            f"{num_classes}: set {_num_classes_key(cfg).format(len(classes))}, or leave it unset "
+            "to take the training set's."
+        )
+    if is_lazy(cfg):
+        cfg.model.num_classes = len(classes)
+        cfg.dataset.classes = list(classes)
+        return
+    _yaml_head(cfg).NUM_CLASSES = len(classes)
+    cfg.DATASETS.CLASSES = list(classes)
+    cfg.DATASETS.TRAIN = (train,)
+    cfg.DATASETS.TEST = (test,) if test else ()
+
+
+def dataset_classes(cfg: Config) -> List[str]:
+    """The class names a config recorded from its user data (empty for registered datasets)."""
+    if is_lazy(cfg):
+        return list(OmegaConf.select(cfg, "dataset.classes", default=None) or [])
+    return list(cfg.DATASETS.CLASSES)

@@ -21,22 +21,16 @@ from ..data import (
     has_fast_coco_eval,
 )
 from .data_setup import preflight_datasets
+from .defaults import get_num_classes
 from .train_loader import build_resumable_train_loader
 
-__all__ = ["Trainer", "setup_atss_logger", "yaml_num_classes"]
+__all__ = ["Trainer", "setup_atss_logger"]
 
 
 def setup_atss_logger(cfg) -> None:
     """Log the warnings of ``atss`` like detectron2's, to the same log file."""
     output_dir = cfg.OUTPUT_DIR if hasattr(cfg, "OUTPUT_DIR") else cfg.train.output_dir
     setup_logger(output_dir, distributed_rank=comm.get_rank(), name="atss", abbrev_name="atss")
-
-
-def yaml_num_classes(cfg) -> int:
-    """Classes predicted by the YAML config's model (AutoAssign keeps them in MODEL.AUTOASSIGN)."""
-    if cfg.MODEL.META_ARCHITECTURE == "AutoAssign":
-        return cfg.MODEL.AUTOASSIGN.NUM_CLASSES
-    return cfg.MODEL.ATSS.NUM_CLASSES
 
 
 class Trainer(DefaultTrainer):
@@ -77,6 +71,7 @@ class Trainer(DefaultTrainer):
             dataset_name,
             output_dir=output_folder or os.path.join(cfg.OUTPUT_DIR, "inference"),
             use_fast_impl=has_fast_coco_eval(),
+            allow_cached_coco=False,  # a dataset without json_file is converted afresh each time
         )
 
     @classmethod
@@ -94,7 +89,7 @@ class Trainer(DefaultTrainer):
             num_workers=cfg.DATALOADER.NUM_WORKERS,
             seed=cfg.SEED,
         )
-        check_dataset_classes(names, yaml_num_classes(cfg))
+        check_dataset_classes(names, get_num_classes(cfg))
         return loader
 
     @classmethod
@@ -104,5 +99,5 @@ class Trainer(DefaultTrainer):
             dataset_name,
             mapper=ImageErrorNamingMapper(DatasetMapper(cfg, False), dataset_name),
         )
-        check_dataset_classes([dataset_name], yaml_num_classes(cfg))
+        check_dataset_classes([dataset_name], get_num_classes(cfg))
         return loader

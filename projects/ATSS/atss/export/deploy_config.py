@@ -16,7 +16,7 @@ from detectron2.evaluation import COCOEvaluator
 from detectron2.layers import FrozenBatchNorm2d
 
 from ..data import has_fast_coco_eval
-from ..engine.defaults import get_weights, is_lazy, load_config, load_model
+from ..engine.defaults import dataset_classes, get_weights, is_lazy, load_config, load_model
 
 __all__ = ["DeployConfig", "plain_module_attributes"]
 
@@ -79,7 +79,13 @@ class DeployConfig:
 
     @property
     def metadata(self):
-        return MetadataCatalog.get(self.test_dataset_name)
+        """The test set's metadata; for a model trained on data given by path, its class names
+        come from the config (``dataset.classes`` / ``DATASETS.CLASSES``)."""
+        metadata = MetadataCatalog.get(self.test_dataset_name)
+        classes = dataset_classes(self.cfg)
+        if classes and metadata.get("thing_classes") is None:
+            metadata.set(thing_classes=classes)
+        return metadata
 
     def build_model(self) -> nn.Module:
         """

@@ -2,6 +2,7 @@
 The project's model zoo, shaped like ``detectron2.model_zoo``: configs by their path under
 ``configs/`` (shipped inside this package) and the trained weights that go with them.
 """
+
 from .model_zoo import (
     CONFIGS_DIR,
     OFFICIAL_MODELS,
@@ -11,3 +12,4 @@ from .model_zoo import (
     get_config,
     get_config_file,
 )
+from .publish import PublishedModel, get_published, publish_run

@@ -1,0 +1,157 @@
+"""
+A trained run published as a model-zoo entry, as detectron2's model zoo shares its models::
+
+    DIR/NAME/model_final_<first 8 hex digits of its sha256>.pth   the model weights only
+    DIR/NAME/config.yaml                                          the run's resolved config
+    DIR/NAME/metrics.json                                         its final evaluation
+
+The checkpoint holds ``{"model": state_dict}``: no optimizer, scheduler or iteration, so it
+starts a fine-tuning run from iteration 0 and loads wherever a checkpoint is accepted
+(``train.init_checkpoint`` / ``MODEL.WEIGHTS``, :func:`get_published`, the demo, the exporter);
+a file whose sha256 does not start with the digits of its name is refused there
+(:mod:`atss.checkpoint.published`).
+"""
+
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass
+from typing import Dict, Optional
+import torch
+from torch import nn
+
+from detectron2.utils.file_io import PathManager
+
+from ..checkpoint.atomic import write_atomically
+from ..checkpoint.errors import CheckpointError
+from ..checkpoint.published import PUBLISHED_NAME, published_name
+from ..checkpoint.strict import load_weights
+from ..engine.defaults import ConfigError, build_model, load_config
+
+__all__ = ["PublishedModel", "final_metrics", "get_published", "publish_run"]
+
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.json"
+
+
+@dataclass(frozen=True)
+class PublishedModel:
+    name: str
+    directory: str
+    checkpoint: str
+    sha256: str
+    metrics: Dict[str, float]
+    iterations: Optional[int]
+
+    def model_zoo_row(self) -> str:
+        """A row for MODEL_ZOO.md's table of models trained by this project."""
+        ap = self.metrics.get("bbox/AP")
+        ap50 = self.metrics.get("bbox/AP50")
+        score = "not evaluated" if ap is None else f"{ap:.1f} (AP50 {ap50:.1f})"
+        checkpoint = os.path.basename(self.checkpoint)
+        return (
+            f"| `{self.name}` | {score} | {self.iterations or '?'} | "
+            f"[model]({self.name}/{checkpoint}) &#124; [config]({self.name}/{CONFIG_FILE}) "
+            f"&#124; [metrics]({self.name}/{METRICS_FILE}) | `{self.sha256[:8]}` |"
+        )
+
+
+def final_metrics(run_dir: str) -> Dict[str, float]:
+    """The last evaluation a run wrote to its ``metrics.json`` (``bbox/*`` keys), or {}."""
+    path = os.path.join(run_dir, METRICS_FILE)
+    if not os.path.isfile(path):
+        return {}
+    last = {}
+    with open(path) as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill
+            if any(key.startswith("bbox/") for key in record):
+                last = {k: v for k, v in record.items() if k.startswith("bbox/")}
+                last["iteration"] = record.get("iteration")
+    return last
+
+
+def _final_checkpoint(run_dir: str) -> str:
+    final = os.path.join(run_dir, "model_final.pth")
+    if os.path.isfile(final):
+        return final
+    tag = os.path.join(run_dir, "last_checkpoint")
+    if os.path.isfile(tag):
+        with open(tag) as f:
+            tagged = os.path.join(run_dir, f.read().strip())
+        if os.path.isfile(tagged):
+            return tagged
+    raise ConfigError(
+        f"{run_dir} holds no model_final.pth (nor a last_checkpoint): is it the output directory "
+        "of a train_net.py run?"
+    )
+
+
+def publish_run(run_dir: str, name: str, output: str = "published") -> PublishedModel:
+    """
+    Publish the run of ``run_dir`` (a ``train_net.py`` output directory) as ``output/name/``.
+    ConfigError when the run has no config or checkpoint; the files are written atomically.
+    """
+    if not os.path.isdir(run_dir):
+        raise ConfigError(f"Run directory {run_dir} does not exist.")
+    config = os.path.join(run_dir, CONFIG_FILE)
+    if not os.path.isfile(config):
+        raise ConfigError(f"{run_dir} has no {CONFIG_FILE}, which train_net.py writes at start-up.")
+    if not name or os.sep in name or name in (".", ".."):
+        raise ConfigError(f"--name {name!r} must be a plain directory name, e.g. atss_R_18_voc.")
+    source = _final_checkpoint(run_dir)
+    try:
+        checkpoint = torch.load(source, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise CheckpointError(f"Checkpoint {source} cannot be read: {e}") from None
+    buffer = io.BytesIO()
+    torch.save({"model": checkpoint["model"]}, buffer)
+    data = buffer.getvalue()
+    sha256 = hashlib.sha256(data).hexdigest()
+    directory = os.path.join(output, name)
+    os.makedirs(directory, exist_ok=True)
+    target = os.path.join(directory, published_name(sha256))
+    for old in os.listdir(directory):  # one checkpoint an entry
+        if PUBLISHED_NAME.match(old) and old != os.path.basename(target):
+            os.unlink(os.path.join(directory, old))
+    write_atomically(target, lambda f: f.write(data))
+    with open(config, "rb") as f:
+        config_bytes = f.read()
+    write_atomically(os.path.join(directory, CONFIG_FILE), lambda f: f.write(config_bytes))
+    metrics = final_metrics(run_dir)
+    iterations = metrics.pop("iteration", None)
+    iterations = iterations + 1 if iterations is not None else checkpoint.get("iteration")
+    text = json.dumps(metrics, indent=2, sort_keys=True).encode()
+    write_atomically(os.path.join(directory, METRICS_FILE), lambda f: f.write(text))
+    return PublishedModel(name, directory, target, sha256, metrics, iterations)
+
+
+def get_published(entry: str, device: Optional[str] = None) -> nn.Module:
+    """
+    The model of a published entry, with its weights (strictly loaded, checksum checked), in
+    training mode as ``model_zoo.get`` returns it.
+
+    Args:
+        entry: the entry's directory, or its ``model_final_<hex>.pth`` (a path or a URL, whose
+            ``config.yaml`` is beside it).
+    """
+    if os.path.isdir(entry):
+        names = [n for n in os.listdir(entry) if PUBLISHED_NAME.match(n)]
+        if len(names) != 1:
+            raise ConfigError(
+                f"{entry} is not a published entry: it holds {len(names)} model_final_<hex>.pth."
+            )
+        checkpoint = os.path.join(entry, names[0])
+    else:
+        checkpoint = entry
+    config = PathManager.get_local_path(checkpoint.rsplit("/", 1)[0] + "/" + CONFIG_FILE)
+    cfg = load_config(config)
+    if device is None and not torch.cuda.is_available():
+        device = "cpu"
+    model = build_model(cfg, device)
+    load_weights(model, checkpoint, strict=True)
+    return model
