@@ -91,34 +91,23 @@ def do_train(args, cfg) -> None:
         [
             hooks.IterationTimer(),
             hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
-            (
-                hooks.PreciseBN(
-                    cfg.train.eval_period,
-                    model,
-                    instantiate(cfg.dataloader.train),
-                    precise_bn.num_iter,
-                )
-                if precise_bn and precise_bn.enabled and get_bn_modules(model)
-                else None
-            ),
-            (
-                hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer)
-                if main_process
-                else None
-            ),
-            (
-                None
-                if args.no_eval
-                else hooks.EvalHook(cfg.train.eval_period, lambda: do_test(cfg, model))
-            ),
-            (
-                hooks.PeriodicWriter(
-                    default_writers(cfg.train.output_dir, cfg.train.max_iter),
-                    period=cfg.train.log_period,
-                )
-                if main_process
-                else None
-            ),
+            hooks.PreciseBN(
+                cfg.train.eval_period, model, instantiate(cfg.dataloader.train), precise_bn.num_iter
+            )
+            if precise_bn and precise_bn.enabled and get_bn_modules(model)
+            else None,
+            hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer)
+            if main_process
+            else None,
+            None
+            if args.no_eval
+            else hooks.EvalHook(cfg.train.eval_period, lambda: do_test(cfg, model)),
+            hooks.PeriodicWriter(
+                default_writers(cfg.train.output_dir, cfg.train.max_iter),
+                period=cfg.train.log_period,
+            )
+            if main_process
+            else None,
         ]
     )
     checkpointer.resume_or_load(cfg.train.init_checkpoint, resume=args.resume)

@@ -38,3 +38,8 @@ def test_a_trunk_covered_in_part_is_a_trunk_of_another_depth():
 
 def test_a_trunk_not_covered_at_all_is_a_start_from_scratch():
     assert check_fine_tuning_fit("head_only.pth", [], TRUNK, ["head.cls_score.weight"]) == []
+
+
+def test_deformable_offsets_missing_from_an_imagenet_trunk_are_expected():
+    offsets = ["backbone.bottom_up.res3.0.conv2.conv_offset.weight"]
+    assert check_fine_tuning_fit("R-50.pkl", [], offsets, TRUNK) == []

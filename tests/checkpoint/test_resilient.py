@@ -6,6 +6,7 @@ or mostly unloaded weights.
 
 import argparse
 import os
+from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.detectron2
@@ -97,3 +98,18 @@ def test_eval_only_refuses_a_checkpoint_whose_class_predictor_was_skipped():
     with pytest.raises(ValueError, match="class predictor"):
         require_trained_weights(checkpointer, allow_unloaded=False)
     require_trained_weights(checkpointer, allow_unloaded=True)
+
+
+def test_an_imagenet_trunk_starts_a_dcnv2_model_without_its_offsets(tmp_path):
+    from atss.engine.defaults import build_model, load_config
+
+    configs = Path(__file__).resolve().parents[2] / "configs" / "ATSS"
+    plain = build_model(load_config(str(configs / "atss_R_50_FPN_1x.py")), device="cpu")
+    trunk = {
+        "backbone.bottom_up." + k: v for k, v in plain.backbone.bottom_up.state_dict().items()
+    }
+    torch.save({"model": trunk}, tmp_path / "trunk.pth")
+    dcn = build_model(load_config(str(configs / "atss_dcnv2_R_50_FPN_1x.py")), device="cpu")
+    checkpointer = ResilientCheckpointer(dcn, str(tmp_path))
+    checkpointer.load(str(tmp_path / "trunk.pth"), checkpointables=[])
+    assert checkpointer.skipped == []

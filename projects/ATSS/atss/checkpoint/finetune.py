@@ -18,8 +18,11 @@ logger = logging.getLogger(__name__)
 # initialisation, kept when it is not loaded, is the focal-loss prior bias (paper Section 3.2).
 CLASS_PREDICTOR_KEYS = ("head.cls_score.weight", "head.cls_score.bias")
 
-# The trunk of the FPN backbone: a pretrained trunk covers it whole, or it is another trunk.
+# The trunk of the FPN backbone: a pretrained trunk covers it whole, or it is another trunk,
+# except for the offset predictors of deformable layers, which start at zero
+# (atss/layers/deform_conv.py) and which ImageNet weights never hold.
 TRUNK_PREFIX = "backbone.bottom_up."
+DEFORMABLE_OFFSETS = ".conv_offset."
 
 
 def check_fine_tuning_fit(
@@ -54,7 +57,9 @@ def check_fine_tuning_fit(
             f"Checkpoint {source} does not fit the config's model: {len(other)} tensors besides "
             f"the class predictor have other shapes: {listed}. Is it of another backbone?"
         )
-    trunk_missing = [k for k in missing_keys if k.startswith(TRUNK_PREFIX)]
+    trunk_missing = [
+        k for k in missing_keys if k.startswith(TRUNK_PREFIX) and DEFORMABLE_OFFSETS not in k
+    ]
     if trunk_missing and any(k.startswith(TRUNK_PREFIX) for k in loaded_keys):
         raise CheckpointError(
             f"Checkpoint {source} does not fit the config's model: it lacks "
