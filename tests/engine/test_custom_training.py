@@ -7,6 +7,8 @@ anything.
 """
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 import pytest
 
@@ -214,3 +216,31 @@ def test_a_published_file_altered_by_one_byte_is_refused(published, data, tmp_pa
     assert proc.returncode != 0 and "was altered or damaged" in proc.stdout
     with pytest.raises(Exception, match="was altered or damaged"):
         get_published(str(altered), device="cpu")
+
+
+def run_tool(*args: str):
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def test_the_demo_draws_a_published_model_on_your_own_images(published, data, tmp_path):
+    images = sorted(str(p) for p in (data["coco_test"].parent / "images").glob("*.png"))
+    proc = run_tool(
+        "demo/demo.py", "--config-file", f"{published.directory}/config.yaml", "--input", *images,
+        "--output", str(tmp_path), "--opts", f"train.init_checkpoint={published.checkpoint}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert len(list(tmp_path.glob("*.png"))) == len(images)
+
+
+def test_the_exporter_takes_a_published_model(published, data, tmp_path):
+    image = sorted((data["coco_test"].parent / "images").glob("*.png"))[0]
+    proc = run_tool(
+        "tools/deploy/export_model.py", "--config-file", f"{published.directory}/config.yaml",
+        "--export-method", "tracing", "--format", "torchscript", "--output", str(tmp_path),
+        "--sample-image", str(image), f"train.init_checkpoint={published.checkpoint}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert (tmp_path / "model.ts").is_file()
