@@ -12,9 +12,8 @@ checks and the resumable data order of ``atss.engine`` (docs/getting_started.md)
 
 import os
 
-# Before torch loads its OpenMP runtime: waiting threads otherwise spin, which on 2 CPU cores
-# shared with other work made training iterations 13x slower (6.1 s vs 0.47 s); passive waiting
-# costs about 7% on idle cores. (setup.cfg exempts the imports below from flake8's E402.)
+# Before torch loads its OpenMP runtime: spinning threads made runs sharing 2 cores 3.5x slower;
+# passive waiting costs a run alone 1.6x (docs/benchmarks.md). setup.cfg exempts E402 below.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import logging
@@ -26,7 +25,6 @@ from detectron2.config import instantiate
 from detectron2.engine import (
     AMPTrainer,
     SimpleTrainer,
-    default_argument_parser,
     default_setup,
     default_writers,
     hooks,
@@ -41,7 +39,7 @@ from atss.checkpoint.resilient import (
     check_checkpoint_fits,
     require_trained_weights,
 )
-from atss.engine.arguments import take_flags_from_overrides
+from atss.engine.arguments import argument_parser, take_flags_from_overrides
 from atss.engine.data_setup import (
     check_loader_classes,
     configure_lazy_data,
@@ -158,26 +156,6 @@ def main(args):
     trainer = Trainer(cfg, evaluate=not args.no_eval)
     trainer.resume_or_load(resume=args.resume)
     return trainer.train()
-
-
-def argument_parser():
-    parser = default_argument_parser()
-    parser.add_argument(
-        "--allow-unloaded-weights",
-        action="store_true",
-        help="with --eval-only, evaluate even when no checkpoint, or one providing less than 90%% "
-        "of the model's weights, was loaded (random weights)",
-    )
-    parser.add_argument(
-        "--compare-plain",
-        action="store_true",
-        help="with test-time augmentation (test.aug.enabled / TEST.AUG.ENABLED), also evaluate "
-        "without it and print both side by side",
-    )
-    parser.add_argument(
-        "--no-eval", action="store_true", help="train without evaluating, e.g. for a smoke run"
-    )
-    return parser
 
 
 def invoke_main() -> None:

@@ -5,20 +5,11 @@ import pytest
 pytestmark = pytest.mark.detectron2
 pytest.importorskip("detectron2", reason="detectron2 not installed")
 
-from atss.engine.arguments import take_flags_from_overrides  # noqa: E402
-from tiny_run import ROOT  # noqa: E402
+from atss.engine.arguments import argument_parser, take_flags_from_overrides  # noqa: E402
 
 
-@pytest.fixture
-def train_net(monkeypatch):
-    monkeypatch.syspath_prepend(str(ROOT))
-    import train_net
-
-    return train_net
-
-
-def test_flag_after_the_overrides_is_taken_and_unknown_options_are_rejected(train_net):
-    parser = train_net.argument_parser()
+def test_flag_after_the_overrides_is_taken_and_unknown_options_are_rejected():
+    parser = argument_parser()
     args = parser.parse_args(["--config-file", "c.py", "train.max_iter=3", "--resume"])
     args = take_flags_from_overrides(parser, args)
     assert args.resume and args.opts == ["train.max_iter=3"]

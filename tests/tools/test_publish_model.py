@@ -49,7 +49,7 @@ def test_publishes_the_weights_config_and_metrics_and_prints_a_model_zoo_row(run
     assert proc.returncode == 0, proc.stdout
     (checkpoint,) = (tmp_path / "shapes_r18").glob("model_final_*.pth")
     assert list(torch.load(checkpoint)) == ["model"]
-    assert (tmp_path / "shapes_r18" / "config.yaml").is_file()
+    assert "${" not in (tmp_path / "shapes_r18" / "config.yaml").read_text()  # resolved
     metrics = json.loads((tmp_path / "shapes_r18" / "metrics.json").read_text())
     assert metrics == {"bbox/AP": 41.5, "bbox/AP50": 60.25, "bbox/AP-ring": 30.0}
     row = proc.stdout.strip().splitlines()[-1]

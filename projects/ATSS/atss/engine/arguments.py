@@ -1,13 +1,37 @@
-"""Command-line handling for train_net.py: options written after the config overrides."""
+"""Command-line handling for train_net.py: its options, and options written after the config
+overrides."""
 
 import argparse
 import logging
 
+from detectron2.engine import default_argument_parser
+
 from ..config import ConfigError
 
-__all__ = ["take_flags_from_overrides"]
+__all__ = ["argument_parser", "take_flags_from_overrides"]
 
 logger = logging.getLogger(__name__)
+
+
+def argument_parser() -> argparse.ArgumentParser:
+    """detectron2's training options, and this project's."""
+    parser = default_argument_parser()
+    parser.add_argument(
+        "--allow-unloaded-weights",
+        action="store_true",
+        help="with --eval-only, evaluate even when no checkpoint, or one providing less than 90%% "
+        "of the model's weights, was loaded (random weights)",
+    )
+    parser.add_argument(
+        "--compare-plain",
+        action="store_true",
+        help="with test-time augmentation (test.aug.enabled / TEST.AUG.ENABLED), also evaluate "
+        "without it and print both side by side",
+    )
+    parser.add_argument(
+        "--no-eval", action="store_true", help="train without evaluating, e.g. for a smoke run"
+    )
+    return parser
 
 
 def take_flags_from_overrides(parser: argparse.ArgumentParser, args: argparse.Namespace):

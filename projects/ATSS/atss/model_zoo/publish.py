@@ -16,18 +16,21 @@ import hashlib
 import io
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from typing import Dict, Optional
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 
+from detectron2.config import LazyConfig
 from detectron2.utils.file_io import PathManager
 
 from ..checkpoint.atomic import write_atomically
 from ..checkpoint.errors import CheckpointError
 from ..checkpoint.published import PUBLISHED_NAME, published_name
 from ..checkpoint.strict import load_weights
-from ..engine.defaults import ConfigError, build_model, load_config
+from ..engine.defaults import ConfigError, build_model, is_lazy, load_config
 
 __all__ = ["PublishedModel", "final_metrics", "get_published", "publish_run"]
 
@@ -91,6 +94,20 @@ def _final_checkpoint(run_dir: str) -> str:
     )
 
 
+def _write_resolved_config(source: str, target: str) -> None:
+    """The run's config with its interpolations resolved (a LazyConfig), or as saved (YAML)."""
+    cfg = load_config(source)
+    if not is_lazy(cfg):
+        with open(source, "rb") as f:
+            text = f.read()
+        write_atomically(target, lambda f: f.write(text))
+        return
+    OmegaConf.resolve(cfg)
+    with tempfile.TemporaryDirectory(dir=os.path.dirname(target)) as tmp:
+        LazyConfig.save(cfg, os.path.join(tmp, CONFIG_FILE))
+        os.replace(os.path.join(tmp, CONFIG_FILE), target)
+
+
 def publish_run(run_dir: str, name: str, output: str = "published") -> PublishedModel:
     """
     Publish the run of ``run_dir`` (a ``train_net.py`` output directory) as ``output/name/``.
@@ -119,9 +136,7 @@ def publish_run(run_dir: str, name: str, output: str = "published") -> Published
         if PUBLISHED_NAME.match(old) and old != os.path.basename(target):
             os.unlink(os.path.join(directory, old))
     write_atomically(target, lambda f: f.write(data))
-    with open(config, "rb") as f:
-        config_bytes = f.read()
-    write_atomically(os.path.join(directory, CONFIG_FILE), lambda f: f.write(config_bytes))
+    _write_resolved_config(config, os.path.join(directory, CONFIG_FILE))
     metrics = final_metrics(run_dir)
     iterations = metrics.pop("iteration", None)
     iterations = iterations + 1 if iterations is not None else checkpoint.get("iteration")
