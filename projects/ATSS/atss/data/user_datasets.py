@@ -13,13 +13,8 @@ from typing import List, Optional, Sequence
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from .coco_json import (
-    check_coco_json,
-    check_image_files,
-    drop_invalid_annotations,
-    load_coco_instances,
-)
-from .voc import load_voc_folder
+from .coco_json import check_image_files, drop_invalid_annotations, load_coco_instances
+from .voc import load_voc_folder, read_voc_classes
 
 __all__ = [
     "USER_TEST",
@@ -47,22 +42,22 @@ def annotation_format(annotations: str) -> str:
     raise ValueError(f"Annotations {annotations} do not exist (a COCO .json file or a VOC folder).")
 
 
-def _coco_classes(json_file: str, dataset: dict, train_classes: Optional[Sequence[str]]) -> List:
-    """The class names of a COCO file, by category id, checked against the training set's."""
-    categories = sorted(dataset["categories"], key=lambda c: c["id"])
-    classes = [c["name"] for c in categories]
-    if train_classes is not None and classes != list(train_classes):
-        unknown = [c for c in classes if c not in train_classes]
-        problem = (
-            f"its classes {unknown} are not among the training classes"
-            if unknown
-            else f"its categories {classes} differ from the training set's"
-        )
-        raise ValueError(
-            f"Test annotations {json_file}: {problem} {list(train_classes)}. The test set must "
-            "declare the training set's categories, with the same ids."
-        )
-    return classes
+def _check_test_classes(
+    json_file: str, classes: List[str], train_classes: Optional[Sequence[str]]
+) -> None:
+    """A COCO test set must declare the training set's classes, in the same id order."""
+    if train_classes is None or classes == list(train_classes):
+        return
+    unknown = [c for c in classes if c not in train_classes]
+    problem = (
+        f"its classes {unknown} are not among the training classes"
+        if unknown
+        else f"its categories {classes} differ from the training set's"
+    )
+    raise ValueError(
+        f"Test annotations {json_file}: {problem} {list(train_classes)}. The test set must "
+        "declare the training set's categories, with the same ids."
+    )
 
 
 def register_user_dataset(
@@ -97,26 +92,29 @@ def register_user_dataset(
             catalog.remove(name)
     drop_invalid_annotations([name], drop_invalid)
     if kind == "coco":
-        classes = _coco_classes(
-            annotations, check_coco_json(annotations, drop_invalid), train_classes
-        )
         DatasetCatalog.register(name, lambda: load_coco_instances(annotations, images, name))
         MetadataCatalog.get(name).set(json_file=os.fspath(annotations))
     else:
+        classes = (
+            list(train_classes) if train_classes is not None else read_voc_classes(annotations)
+        )
 
         def load():
             dicts, _ = load_voc_folder(annotations, images, classes, drop_invalid=drop_invalid)
             check_image_files(dicts, name)
             return dicts
 
-        classes = load_voc_folder(annotations, images, train_classes, drop_invalid=drop_invalid)[1]
         DatasetCatalog.register(name, load)
         # COCOEvaluator converts the dicts to COCO's format in its output folder (no json_file).
         MetadataCatalog.get(name).set(thing_classes=classes)
     MetadataCatalog.get(name).set(
         image_root=os.fspath(images), evaluator_type="coco", annotations=os.fspath(annotations)
     )
+    # Loading runs every check once; detectron2's COCO loader sets the classes, by category id.
     dicts = DatasetCatalog.get(name)
+    classes = list(MetadataCatalog.get(name).thing_classes)
+    if kind == "coco":
+        _check_test_classes(annotations, classes, train_classes)
     if train_classes is None and not any(d["annotations"] for d in dicts):
         raise ValueError(
             f"Training annotations {annotations} hold no object in their {len(dicts)} images: "
