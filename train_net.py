@@ -10,12 +10,6 @@ checks and the resumable data order of ``atss.engine`` (docs/getting_started.md)
     python train_net.py --config-file ... --eval-only train.init_checkpoint=/path/to/model.pth
 """
 
-import os
-
-# Before torch loads its OpenMP runtime: spinning threads made runs sharing 2 cores 3.5x slower;
-# passive waiting costs a run alone 1.6x (docs/benchmarks.md). setup.cfg exempts E402 below.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import logging
 import sys
 from fvcore.nn.precise_bn import get_bn_modules

@@ -1,6 +1,7 @@
 """
-A small ATSS that trains on your own data on a CPU: the model and recipe of the shapes config
-(``Shapes/atss_R_18_FPN_shapes.py``: ResNet-18 from scratch, 128-channel FPN and head, AdamW),
+A small ATSS that trains on your own data on a CPU: the model and recipe of the long shapes config
+(``Shapes/atss_R_18_FPN_shapes_long.py``: ResNet-18 from scratch, FPN P3-P7, 128-channel FPN and
+head, AdamW; the quick start's P2-P4 suit only small objects),
 with images resized to a shorter side of 320 pixels. The data and the number of classes come from
 the command line (``configs/common/data/custom.py``)::
 
@@ -12,7 +13,7 @@ import detectron2.data.transforms as T
 from detectron2.config import LazyCall as L
 
 from ..common.data.custom import dataloader, dataset
-from ..Shapes.atss_R_18_FPN_shapes import lr_multiplier, model, optimizer, train
+from ..Shapes.atss_R_18_FPN_shapes_long import lr_multiplier, model, optimizer, train
 
 model.num_classes = None  # the training set's
 dataloader.train.mapper.augmentations = [

@@ -66,6 +66,37 @@ def test_shapes_config_needs_no_download_and_runs_on_cpu():
     assert cfg.train.device == "cpu"
 
 
+def test_quick_start_keeps_the_papers_detector_on_levels_p2_to_p4():
+    model = build("atss_R_18_FPN_shapes")
+    cfg = load("atss_R_18_FPN_shapes").model
+    assert model.head_in_features == ["p2", "p3", "p4"]
+    assert [s.stride for s in cfg.head.input_shape] == [4, 8, 16]
+    assert model.anchor_generator.num_cell_anchors == [1, 1, 1]
+    sizes = [b[0, 2] - b[0, 0] for b in model.anchor_generator.cell_anchors]
+    assert [float(s) for s in sizes] == [32.0, 64.0, 128.0]  # 8S
+    assert (cfg.assignment, cfg.topk, cfg.use_centerness, cfg.head.norm) == ("atss", 9, True, "GN")
+    assert model.head.scales is not None
+
+
+def test_quick_start_trunk_is_resnet18_at_a_quarter_width_without_res5():
+    trunk = build("atss_R_18_FPN_shapes").backbone.bottom_up
+    assert trunk.stem.out_channels == 16
+    assert {k: v.channels for k, v in trunk.output_shape().items()} == {
+        "res2": 16,
+        "res3": 32,
+        "res4": 64,
+    }
+    assert [len(stage) for stage in trunk.stages] == [2, 2, 2]
+
+
+def test_long_shapes_recipe_is_the_full_width_resnet18_on_p3_to_p7():
+    cfg = load("atss_R_18_FPN_shapes_long")
+    model = build("atss_R_18_FPN_shapes_long")
+    assert model.head_in_features == ["p3", "p4", "p5", "p6", "p7"]
+    assert model.backbone.bottom_up.output_shape()["res5"].channels == 512
+    assert (cfg.train.max_iter, cfg.dataloader.train.total_batch_size) == (1400, 16)
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_parameter_count_matches_detectron2_fcos_with_the_same_backbone(name):
     from detectron2 import model_zoo

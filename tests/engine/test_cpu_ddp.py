@@ -1,7 +1,8 @@
 """
 Distributed training on CPUs over gloo: 2 processes with one image each compute the same losses
 and (all-reduced) gradients as one process with both images, which checks that the loss
-normalisers are averaged over processes; ``train_net.py --num-gpus 2`` trains without CUDA.
+normalisers are averaged over processes; the processes split the cores' threads between them;
+``train_net.py --num-gpus 2`` trains without CUDA.
 """
 
 import json
@@ -68,6 +69,20 @@ def test_two_cpu_processes_with_one_image_each_match_one_process_with_both(tmp_p
         # DDP averaged the gradients over the processes: each holds the same.
         for name, grad in grads.items():
             torch.testing.assert_close(r["grads"][name], grad, rtol=1e-4, atol=1e-6)
+
+
+def _threads_around_ddp(out_dir):
+    before = torch.get_num_threads()
+    create_ddp_model(tiny_atss())
+    with open(os.path.join(out_dir, f"rank{comm.get_rank()}.json"), "w") as f:
+        json.dump([before, torch.get_num_threads()], f)
+
+
+def test_two_cpu_processes_share_the_cores_between_their_threads(tmp_path):
+    launch(_threads_around_ddp, 2, dist_url="auto", args=(str(tmp_path),))
+    for rank in range(2):
+        before, after = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert after == max(1, before // 2)
 
 
 @pytest.mark.slow

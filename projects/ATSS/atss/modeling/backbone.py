@@ -9,7 +9,7 @@ CUDA. :func:`make_resnet_stages` builds both (the deformable 3x3 uses
 ``build_atss_resnet_fpn_backbone`` does the same for YAML configs.
 """
 
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 from fvcore.nn import weight_init
 
 from detectron2.config import CfgNode
@@ -90,12 +90,14 @@ def make_resnet_stages(
     deform_on_per_stage: Sequence[bool] = (False, False, False, False),
     deform_num_groups: int = 1,
     stem_out_channels: int = 64,
+    res2_out_channels: Optional[int] = None,
     res5_dilation: int = 1,
 ) -> List[List[CNNBlockBase]]:
     """
     The stages res2-res5 of a ResNet (``num_groups=1``) or ResNeXt, for
     :class:`detectron2.modeling.backbone.ResNet`. Stage i (0 for res2) has
-    ``num_groups * width_per_group * 2**i`` bottleneck channels and ``256 * 2**i`` outputs.
+    ``num_groups * width_per_group * 2**i`` bottleneck channels and ``res2_out_channels * 2**i``
+    outputs.
 
     Args:
         depth: 18, 34 (basic blocks), 50, 101 or 152 (bottleneck blocks).
@@ -107,6 +109,9 @@ def make_resnet_stages(
         deform_on_per_stage: which of res2-res5 use modulated deformable 3x3 convolutions.
         deform_num_groups: deformable groups of those convolutions.
         stem_out_channels: channels coming from the stem.
+        res2_out_channels: outputs of res2, doubled at each later stage; by default 64 for basic
+            blocks and 256 for bottleneck blocks, as in ResNet (the quick-start shapes model uses
+            a ResNet-18 with 16).
         res5_dilation: 1, or 2 to keep res5 at stride 16.
     """
     if depth not in _BLOCKS_PER_STAGE:
@@ -125,12 +130,14 @@ def make_resnet_stages(
             f"res5_dilation={res5_dilation}."
         )
 
+    if res2_out_channels is None:
+        res2_out_channels = 64 if basic else 256
     stages = []
     in_channels = stem_out_channels
     for i, num_blocks in enumerate(_BLOCKS_PER_STAGE[depth]):
         dilation = res5_dilation if i == 3 else 1
         first_stride = 1 if i == 0 or dilation == 2 else 2
-        out_channels = (64 if basic else 256) * 2**i
+        out_channels = res2_out_channels * 2**i
         kwargs = {"stride_per_block": [first_stride] + [1] * (num_blocks - 1), "norm": norm}
         if basic:
             block_class = BasicBlock
