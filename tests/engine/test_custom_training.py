@@ -25,7 +25,8 @@ from custom_data import write_custom_data  # noqa: E402
 from tiny_run import ROOT, run_train_net  # noqa: E402
 
 CPU_CONFIG = "configs/Custom/atss_R_18_FPN_cpu.py"
-SHAPES_CONFIG = "configs/Shapes/atss_R_18_FPN_shapes.py"
+# The shapes recipe whose model the Custom CPU config trains.
+SHAPES_CONFIG = "configs/Shapes/atss_R_18_FPN_shapes_long.py"
 SHRINK = [
     "train.max_iter=20",
     "train.eval_period=20",
@@ -119,7 +120,7 @@ def test_bad_data_stops_before_anything_is_written(data, tmp_path, override, mes
 
 @pytest.fixture(scope="module")
 def shapes_checkpoint(tmp_path_factory) -> Path:
-    """A model of the shapes config: the same architecture, five classes."""
+    """A model of the long shapes config: the Custom CPU architecture, five classes."""
     path = tmp_path_factory.mktemp("shapes") / "shapes_model.pth"
     model = build_model(load_config(str(ROOT / SHAPES_CONFIG)), device="cpu")
     torch.save({"model": model.state_dict()}, path)

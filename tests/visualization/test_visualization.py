@@ -95,8 +95,8 @@ def test_the_model_exposes_the_rule_parameters_of_its_config_overrides(shapes_mo
     model, cfg = shapes_model
     params = model.assignment_params
     assert params.topk == 5
-    assert params.strides == [8, 16, 32, 64, 128]
-    assert params.size_ranges[-1] == (512, float("inf"))
+    assert params.strides == [4, 8, 16]
+    assert params.size_ranges[-1] == (64, float("inf"))
 
 
 def test_view_holds_the_rules_own_assignments(shapes_model, tmp_path):
@@ -107,7 +107,12 @@ def test_view_holds_the_rules_own_assignments(shapes_model, tmp_path):
     assert torch.equal(
         view.assigned["atss"], atss_assign(view.anchors_per_level, view.gt_boxes, topk=5)
     )
-    expected = fcos_assign(view.anchors_per_level, view.params.strides, view.gt_boxes)
+    expected = fcos_assign(
+        view.anchors_per_level,
+        view.params.strides,
+        view.gt_boxes,
+        size_ranges=view.params.size_ranges,
+    )
     assert torch.equal(view.assigned["fcos"], expected)
     assert view.candidates.shape == (2, sum(min(5, n) for n in view.num_anchors_per_level))
 
