@@ -10,6 +10,7 @@ checks and the resumable data order of ``atss.engine`` (docs/getting_started.md)
     python train_net.py --config-file ... --eval-only train.init_checkpoint=/path/to/model.pth
 """
 
+import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)
 import logging
 import sys
 from fvcore.nn.precise_bn import get_bn_modules

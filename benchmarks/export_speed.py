@@ -12,6 +12,7 @@ optimises on its first calls). Random weights, made to behave like trained ones 
 detections on the image before it is timed.
 """
 
+import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)
 import argparse
 import os
 import tempfile

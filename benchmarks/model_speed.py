@@ -9,6 +9,7 @@ weights: timing does not depend on them). A training step is forward + backward 
 of the model; inference is a forward pass in eval mode with the post-processing. Each figure is
 the median of ``--repeats`` runs after one warm-up run.
 """
+import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)
 import argparse
 from pathlib import Path
 import torch

@@ -15,6 +15,7 @@ under ``--output-dir``; ``--plot`` draws AP against wall and CPU time, one line 
 ``KEY=VALUE`` overrides go to every run (``train.max_iter=20`` for a look at the mechanics).
 """
 
+import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)
 import argparse
 import json
 import math

@@ -10,6 +10,7 @@ from ``train.init_checkpoint`` / ``MODEL.WEIGHTS``) on images, a video or the we
 Without ``--output`` each result is shown in a window (Esc quits).
 """
 
+import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)
 import argparse
 import glob
 import os

@@ -12,6 +12,7 @@ back with ``atss.model_zoo.get_published("published/atss_R_18_FPN_voc")``, or gi
 to ``train.init_checkpoint``, the demo or the exporter.
 """
 
+import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)
 import argparse
 import sys
 

@@ -42,6 +42,7 @@ def test_detectron2_names_without_detectron2_raise_importerror_with_the_install_
     result = run_without_detectron2(f"from atss import {name}")
     assert result.returncode != 0
     assert f"ImportError: atss.{name} requires detectron2" in result.stderr
+    assert "`bash tools/install.sh`" in result.stderr
     assert "https://detectron2.readthedocs.io/en/latest/tutorials/install.html" in result.stderr
 
 

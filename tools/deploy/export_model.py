@@ -14,6 +14,7 @@ relative); ``--run-eval`` evaluates it on the config's test set with COCOEvaluat
 eager model. Exports that cannot work (DCN to ONNX, ...) are refused before anything is written.
 """
 
+import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)
 import argparse
 import logging
 import os

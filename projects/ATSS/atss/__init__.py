@@ -53,8 +53,9 @@ def __getattr__(name: str):
     # Reached only for names not set above (PEP 562), i.e. when detectron2 is absent.
     if name in _DETECTRON2_NAMES:
         raise ImportError(
-            f"atss.{name} requires detectron2, which is not installed in this interpreter. "
-            f"Install it by its official guide: {DETECTRON2_INSTALL_URL}, then `pip install -e .` "
-            "at the repository root."
+            f"atss.{name} requires detectron2, which is not installed in this interpreter. Set "
+            "it up with `bash tools/install.sh` from the repository root (docs/install.md), or "
+            f"install it by its official guide, {DETECTRON2_INSTALL_URL}, with "
+            "--no-build-isolation."
         )
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,6 +29,7 @@ from .inputs import (
     load_model,
     shapes_model,
     short_run_command,
+    short_run_dir,
 )
 from .predictions import matched_objects, predict
 from .selection import (
