@@ -123,6 +123,14 @@ def test_offline_without_the_file_the_error_names_it_and_the_override(torch_home
     assert 'train.init_checkpoint=""' in message
 
 
+def test_a_damaged_file_in_the_cache_is_named_with_the_fix(torch_home):
+    path = torch_home / "hub" / "checkpoints" / WEIGHTS_FILE
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"cut short")
+    with pytest.raises(CheckpointError, match=f"{path} could not be loaded .*delete the file"):
+        PathManager.get_local_path("torchvision://resnet18")
+
+
 def test_an_unknown_model_is_refused_with_the_known_names():
     with pytest.raises(CheckpointError, match="torchvision://resnet18, torchvision://resnet34"):
         PathManager.get_local_path("torchvision://vgg16")

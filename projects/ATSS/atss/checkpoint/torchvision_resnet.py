@@ -21,9 +21,8 @@ import re
 from typing import Dict, Mapping
 from urllib.parse import urlparse
 import torch
-from iopath.common.file_io import PathHandler
 
-from detectron2.utils.file_io import PathManager
+from detectron2.utils.file_io import PathHandler, PathManager
 
 from .atomic import write_atomically
 from .errors import CheckpointError
@@ -109,9 +108,11 @@ class TorchvisionHandler(PathHandler):
                 '(YAML: MODEL.WEIGHTS "").'
             ) from None
         except Exception as e:
+            # A damaged file in the cache, or a download whose hash is not the one in its name.
+            cause = str(e).strip().splitlines()[0] if str(e).strip() else ""
             raise CheckpointError(
-                f"{path}: {source} cannot be read ({type(e).__name__}); delete it to download it "
-                "again."
+                f"{path}: torchvision's weights {source} could not be loaded ({type(e).__name__}: "
+                f"{cause}); delete the file, if there is one, to download it again."
             ) from e
         trunk = convert_torchvision_resnet(state_dict)
         converted = os.path.splitext(source)[0] + "_detectron2.pth"
