@@ -7,6 +7,8 @@ cache, stands in for the download.
 """
 
 import logging
+import subprocess
+import sys
 import urllib.error
 from pathlib import Path
 from typing import Dict
@@ -129,6 +131,16 @@ def test_a_damaged_file_in_the_cache_is_named_with_the_fix(torch_home):
     path.write_bytes(b"cut short")
     with pytest.raises(CheckpointError, match=f"{path} could not be loaded .*delete the file"):
         PathManager.get_local_path("torchvision://resnet18")
+
+
+def test_import_atss_registers_the_scheme_with_detectron2s_path_manager():
+    code = (
+        "import atss\n"
+        "from detectron2.utils.file_io import PathManager\n"
+        "PathManager.get_local_path('torchvision://vgg16')"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "CheckpointError: torchvision://vgg16: no such torchvision ResNet" in result.stderr
 
 
 def test_an_unknown_model_is_refused_with_the_known_names():
