@@ -97,7 +97,8 @@ class TorchvisionHandler(PathHandler):
             torch.hub.get_dir(), "checkpoints", os.path.basename(urlparse(weights.url).path)
         )
         try:
-            # torchvision's own fetch: into torch.hub's cache, checked against the hash in its name.
+            # torchvision's own fetch, into torch.hub's cache; a download must match the hash in
+            # the file's name.
             state_dict = weights.get_state_dict(progress=True, check_hash=True, weights_only=True)
         except OSError as e:
             raise CheckpointError(
