@@ -3,7 +3,8 @@ ATSS (Adaptive Training Sample Selection, CVPR 2020) for Detectron2.
 
 ``import atss`` registers the ``ATSS`` meta-architecture, the ``ATSSAnchorGenerator``, the
 ``ATSSHead``, the assignment rules, the ResNet-FPN backbone and the shapes datasets with
-detectron2's registries.
+detectron2's registries, and the ``torchvision://`` ImageNet trunks with its PathManager
+(``atss.checkpoint.torchvision_resnet``).
 
 The pure-torch modules (``atss.assignment``, ``atss.anchor_grid``, ``atss.losses``) and
 ``atss.box_voting`` never import detectron2 and work without it. Without detectron2, ``import atss``
@@ -35,8 +36,9 @@ try:
 except ImportError:
     pass
 else:
-    # Registers the modeling components, the backbone and the shapes datasets.
+    # Registers the modeling components, the backbone, the shapes datasets and torchvision://.
     from . import data, modeling
+    from .checkpoint import torchvision_resnet
     from .config import add_atss_config, add_autoassign_config
     from .modeling import (
         ATSS,
