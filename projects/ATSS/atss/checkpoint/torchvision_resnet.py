@@ -18,6 +18,7 @@ torchvision's mean and std, and for the bottleneck ResNets the stride in the 3x3
 import logging
 import os
 import re
+import socket
 from typing import Dict, Mapping
 from urllib.parse import urlparse
 import torch
@@ -33,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 # The torchvision models whose layout detectron2's ResNet reproduces.
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+
+# Seconds a stalled download may wait for data: torch.hub sets no timeout, and a network that drops
+# packets would otherwise hang the run before its first iteration.
+DOWNLOAD_TIMEOUT_S = 60
 
 _STAGE = re.compile(r"^layer([1-4])\.(\d+)\.")
 # A tensor of detectron2's ResNet, once renamed: a convolution, its norm or the shortcut's.
@@ -96,11 +101,13 @@ class TorchvisionHandler(PathHandler):
         source = os.path.join(
             torch.hub.get_dir(), "checkpoints", os.path.basename(urlparse(weights.url).path)
         )
+        previous_timeout = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
         try:
             # torchvision's own fetch, into torch.hub's cache; a download must match the hash in
             # the file's name.
             state_dict = weights.get_state_dict(progress=True, check_hash=True, weights_only=True)
-        except OSError as e:
+        except OSError as e:  # no network, refused, or stalled past the timeout
             raise CheckpointError(
                 f"{path}: torchvision's ImageNet weights ({weights}) are not in the cache and "
                 f"cannot be downloaded ({e}). Place {os.path.basename(source)}, from "
@@ -115,6 +122,8 @@ class TorchvisionHandler(PathHandler):
                 f"{path}: torchvision's weights {source} could not be loaded ({type(e).__name__}: "
                 f"{cause}); delete the file, if there is one, to download it again."
             ) from e
+        finally:
+            socket.setdefaulttimeout(previous_timeout)
         trunk = convert_torchvision_resnet(state_dict)
         converted = os.path.splitext(source)[0] + "_detectron2.pth"
         checkpoint = {"model": trunk, "__author__": "torchvision", "matching_heuristics": True}
