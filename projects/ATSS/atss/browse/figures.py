@@ -70,16 +70,17 @@ def plot_class_counts(stats: dict) -> Figure:
     fig, axes = plt.subplots(
         1, 2, figsize=(10, _class_figure_height(len(names))), sharey=True, squeeze=False
     )
+    totals = {"objects": f"{stats['objects']} in all", "images": f"of {stats['images']}"}
     for ax, key in zip(axes[0], ("objects", "images")):
         values = [per_class[n][key] for n in names]
         ax.barh(np.arange(len(names)), values, color="tab:blue")
         ax.set_xlabel(key)
-        ax.set_title(f"{key} per class")
+        ax.set_title(f"{key} per class ({totals[key]})")
         for y, v in enumerate(values):
             ax.text(v, y, f" {v}", va="center", fontsize="small")
         ax.margins(x=0.15)
+        ax.set_ylim(-0.6, len(names) - 0.4)
     axes[0, 0].set_yticks(np.arange(len(names)), names)
-    fig.suptitle(f"{stats['objects']} objects in {stats['images']} images")
     fig.tight_layout()
     return fig
 
@@ -128,6 +129,8 @@ def plot_box_sizes(table: ObjectTable, anchors: AnchorLevels) -> Figure:
         if key == "aspect_ratio":
             for j, ratio in enumerate(marks[0]):
                 ax.axvline(ratio, color="k", label="anchor aspect ratios" if j == 0 else None)
+            low, high = np.log2(every.min()), np.log2(every.max())
+            ax.set_xticks(2.0 ** np.arange(np.floor(low), np.ceil(high) + 1))
             ax.set_xlabel("box aspect ratio (height / width)")
         else:
             for name, color, sides in zip(anchors.names, colors, marks):
@@ -212,6 +215,7 @@ def plot_without_positives_by_class(
     for y, c in enumerate(order):
         ax.text(left[y], y, f" {fraction[c]:.1%} of {totals[c]}", va="center", fontsize="small")
     ax.set_yticks(np.arange(num_classes), [class_names[c] for c in order])
+    ax.set_ylim(-0.6, num_classes - 0.4)
     ax.set_xlabel("fraction of the class's objects without positives")
     ax.margins(x=0.25)
     ax.legend(fontsize="small", loc="lower right")
