@@ -95,6 +95,11 @@ def parse_args(argv=None):
         type=int,
         help="the training resize's short edge to measure at (default: its smallest)",
     )
+    parser.add_argument(
+        "--flip",
+        action="store_true",
+        help="measure the images as the training's random flip mirrors them",
+    )
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides")
     return parser, parser.parse_args(argv)
 
@@ -218,7 +223,9 @@ def main(argv=None) -> dict:
     os.makedirs(args.output, exist_ok=True)
     model, classes = inputs.model, inputs.class_names
 
-    augmentations, left_out = fixed_resize(inputs.train_augmentations, args.short_edge)
+    augmentations, left_out = fixed_resize(
+        inputs.train_augmentations, args.short_edge, args.flip
+    )
     table = transformed_objects(inputs.dataset_dicts, augmentations, progress="boxes")
     test_scales = resize_scales(inputs.dataset_dicts, fixed_resize(inputs.test_augmentations)[0])
     anchors = anchor_levels(model)

@@ -210,3 +210,15 @@ def test_images_with_more_objects_than_the_model_keeps_are_warned_about(tool, tm
     )
     messages = [w["message"] for w in report["warnings"]]
     assert any("more objects than the model (detections per image) keeps, 3" in m for m in messages)
+
+
+def test_flip_measures_the_images_as_the_training_flip_mirrors_them():
+    inputs = load_inputs(SHAPES, dataset="shapes_val")
+    dicts = inputs.dataset_dicts[:5]
+    plain, left_out = fixed_resize(inputs.train_augmentations)
+    mirrored, _ = fixed_resize(inputs.train_augmentations, flip=True)
+    assert left_out == ["RandomFlip"]
+    a, b = transformed_objects(dicts, plain), transformed_objects(dicts, mirrored)
+    width = a.image_sizes[a.image_of, 1].astype(np.float32)
+    np.testing.assert_allclose(b.boxes[:, 0], width - a.boxes[:, 2], atol=1e-4)
+    np.testing.assert_allclose(b.boxes[:, 1:4:2], a.boxes[:, 1:4:2])

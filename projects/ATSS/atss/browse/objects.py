@@ -23,13 +23,16 @@ __all__ = [
 
 
 def fixed_resize(
-    augmentations: Sequence[T.Augmentation], short_edge: Optional[int] = None
+    augmentations: Sequence[T.Augmentation],
+    short_edge: Optional[int] = None,
+    flip: bool = False,
 ) -> Tuple[List[T.Augmentation], List[str]]:
     """
     The resizes of ``augmentations`` made deterministic, for a measurement that does not depend
     on the draw: a ``ResizeShortestEdge`` of several sizes keeps its smallest (where objects are
-    smallest), or ``short_edge``; ``Resize`` stays; every other augmentation (flips, crops, colour)
-    is left out.
+    smallest), or ``short_edge``; ``Resize`` stays; a ``RandomFlip`` always flips with ``flip``
+    (the mirrored images lie otherwise on the anchor grid) and is left out without; every other
+    augmentation (crops, colour) is left out.
 
     Returns:
         the augmentations kept, and the names of those left out.
@@ -41,6 +44,8 @@ def fixed_resize(
             kept.append(T.ResizeShortestEdge(edge, aug.max_size, interp=aug.interp))
         elif isinstance(aug, T.Resize):
             kept.append(aug)
+        elif isinstance(aug, T.RandomFlip) and flip:
+            kept.append(T.RandomFlip(1.0, horizontal=aug.horizontal, vertical=aug.vertical))
         else:
             left_out.append(type(aug).__name__)
     return kept, left_out
