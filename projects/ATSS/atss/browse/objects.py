@@ -8,6 +8,7 @@ dataset records, without decoding the images.
 import numpy as np
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Tuple
+from PIL import Image
 from tqdm import tqdm
 
 import detectron2.data.transforms as T
@@ -16,6 +17,7 @@ from detectron2.data import detection_utils
 __all__ = [
     "ObjectTable",
     "fixed_resize",
+    "image_size",
     "resize_scales",
     "resize_transforms",
     "transformed_objects",
@@ -73,13 +75,22 @@ def _box_only(annotation: dict) -> dict:
     return {k: v for k, v in annotation.items() if k not in ("segmentation", "keypoints")}
 
 
+def image_size(record: dict) -> Tuple[int, int]:
+    """(height, width) of a dataset dict's image: recorded, or read from the file's header."""
+    if "height" in record and "width" in record:
+        return record["height"], record["width"]
+    with Image.open(record["file_name"]) as image:
+        width, height = image.size
+    return height, width
+
+
 def resize_scales(
     dataset_dicts: Iterable[dict], augmentations: Sequence[T.Augmentation]
 ) -> np.ndarray:
     """(N,) the factor by which deterministic resizes change the lengths of each image."""
     scales = []
     for record in dataset_dicts:
-        height, width = record["height"], record["width"]
+        height, width = image_size(record)
         _, (new_height, new_width) = resize_transforms(augmentations, height, width)
         scales.append(np.sqrt(new_height * new_width / (height * width)))
     return np.array(scales, dtype=np.float64)
@@ -131,7 +142,7 @@ def transformed_objects(
     boxes, classes, image_of = [], [], []
     num_dropped = 0
     for index, record in enumerate(tqdm(dataset_dicts, desc=progress, disable=progress is None)):
-        height, width = record["height"], record["width"]
+        height, width = image_size(record)
         transforms, size = resize_transforms(augmentations, height, width)
         annotations = [a for a in record.get("annotations", []) if a.get("iscrowd", 0) == 0]
         instances = detection_utils.annotations_to_instances(
