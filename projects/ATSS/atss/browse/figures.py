@@ -246,7 +246,11 @@ def draw_objects_without_positives(
     centers = ((view.anchors[positive, :2] + view.anchors[positive, 2:]) / 2).tolist()
     levels = view.level_of_anchor[positive].tolist()
     num_pos = view.stats(rule)["num_pos_per_gt"].numpy()
-    vis = _visualizer(view.image)
+    # White margins on the right and at the bottom, where the labels of objects at the image's
+    # edges go.
+    height, width = view.image.shape[:2]
+    image = np.pad(view.image, ((0, height // 8), (0, width // 3), (0, 0)), constant_values=255)
+    vis = Visualizer(image, scale=max(1.0, _DRAWN_SIDE / max(height, width)))
     radius = max(view.image.shape[:2]) / 150
     for center, level in zip(centers, levels):
         vis.draw_circle(center, color=colors[level], radius=radius)
