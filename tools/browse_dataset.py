@@ -19,6 +19,7 @@ reading the annotations; the images are read only to be drawn. Writes to ``--out
 ``images/`` and the worst images of the assignment under ``worst/``.
 """
 
+import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)
 import argparse
 import copy
 import json
