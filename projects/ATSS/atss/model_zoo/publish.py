@@ -95,7 +95,11 @@ def final_metrics(run_dir: str) -> Dict[str, float]:
 
 
 def _evaluation_at(run_dir: str, iteration: Optional[int]) -> dict:
-    """The record of ``metrics.json`` at ``iteration`` with the evaluation's keys, or {}."""
+    """
+    The record of ``metrics.json`` with the evaluation of the checkpoint saved at ``iteration``,
+    or {}: at that iteration, or at the next for the final evaluation, which detectron2's
+    trainer stores after the last iteration.
+    """
     path = os.path.join(run_dir, METRICS_FILE)
     if iteration is None or not os.path.isfile(path):
         return {}
@@ -106,7 +110,7 @@ def _evaluation_at(run_dir: str, iteration: Optional[int]) -> dict:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if record.get("iteration") == iteration and "bbox/AP" in record:
+            if record.get("iteration") in (iteration, iteration + 1) and "bbox/AP" in record:
                 found = record
     return found
 

@@ -26,19 +26,15 @@ MAX_ANNOTATED_CLASSES = 20
 
 
 def _class_lines(ax, x, rows, names, labels) -> None:
-    """One line per class (rows (K, N), NaN rows skipped)."""
+    """One line per class (rows (K, N)); a class without objects (a NaN row) has none."""
     few = len(names) <= MAX_LEGEND_CLASSES
-    colors = [f"C{k % 10}" for k in range(len(names))]
-    first = True
-    for k, row in enumerate(rows):
-        if np.isnan(row).all():
-            continue
+    shown = [k for k, row in enumerate(rows) if not np.isnan(row).all()]
+    for k in shown:
         if few:
-            ax.plot(x, row, color=colors[k], linewidth=1.2, label=labels[k])
+            ax.plot(x, rows[k], color=f"C{k % 10}", linewidth=1.2, label=labels[k])
         else:
-            label = f"each of {len(names)} classes" if first else None
-            ax.plot(x, row, color="0.6", linewidth=0.5, alpha=0.6, label=label)
-            first = False
+            label = f"each of the {len(shown)} classes with objects" if k == shown[0] else None
+            ax.plot(x, rows[k], color="0.6", linewidth=0.5, alpha=0.6, label=label)
 
 
 def _ap(values) -> str:
@@ -48,7 +44,7 @@ def _ap(values) -> str:
 def plot_pr_curves(report) -> Figure:
     """Precision against recall per class and over all classes, at IoU 0.5 and averaged over
     IoU 0.5:0.95; the legend gives each curve's AP (its mean)."""
-    fig = Figure(figsize=(12, 5.2), layout="constrained")
+    fig = Figure(figsize=(12, 6.5), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     pr = report.pr
     panels = [
@@ -65,7 +61,8 @@ def plot_pr_curves(report) -> Figure:
         )  # fmt: skip
         ax.set(title=title, xlabel="recall", xlim=(0, 1), ylim=(0, 1.02))
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower left", fontsize=8)
+        # Below the axes: curves fill any corner.
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8)
     axes[0].set_ylabel("precision")
     fig.suptitle(f"Precision-recall curves on {report.dataset}{_at(report)}")
     return fig
@@ -76,7 +73,7 @@ def plot_threshold_curves(report) -> Figure:
     with the recommended threshold."""
     t = report.thresholds
     best = report.at_recommended()
-    fig = Figure(figsize=(15, 4.8), layout="constrained")
+    fig = Figure(figsize=(15, 5.6), layout="constrained")
     axes = fig.subplots(1, 3)
     panels = [
         ("f1", t.f1, t.overall_f1),
@@ -88,16 +85,16 @@ def plot_threshold_curves(report) -> Figure:
         title = name.replace("f1", "F1")
         _class_lines(ax, t.thresholds, rows, report.class_names, labels)
         ax.plot(t.thresholds, overall, color="black", linewidth=2.5, label="all classes")
-        ax.axvline(
-            report.recommended, color="crimson", linestyle="--",
-            label=f"recommended {report.recommended:.2f} ({title} {best[name]:.2f})",
+        ax.axvline(report.recommended, color="crimson", linestyle="--")
+        ax.set(
+            title=f"{title} ({best[name]:.2f} at the recommended threshold)",
+            xlabel="score threshold", xlim=(0, 1), ylim=(0, 1.02),
         )  # fmt: skip
-        ax.set(title=title, xlabel="score threshold", xlim=(0, 1), ylim=(0, 1.02))
         ax.grid(alpha=0.3)
-    axes[0].legend(loc="lower left", fontsize=8)
-    for ax in axes[1:]:
-        handles, names = ax.get_legend_handles_labels()
-        ax.legend(handles[-2:], names[-2:], loc="lower left", fontsize=8)
+    handles, names = axes[0].get_legend_handles_labels()
+    handles.append(axes[0].lines[-1])
+    names.append(f"recommended threshold {report.recommended:.2f} (highest F1 over all classes)")
+    fig.legend(handles, names, loc="outside lower center", ncol=min(len(names), 4), fontsize=9)
     fig.suptitle(
         f"Detections kept at score >= threshold, matched at IoU {report.iou} on "
         f"{report.dataset}{_at(report)}"
@@ -129,8 +126,8 @@ def plot_confusion_matrix(report) -> Figure:
                 ax.text(j, i, str(c), ha="center", va="center", fontsize=font, color=color)
     fig.colorbar(image, ax=ax, shrink=0.8, label="fraction of the row (counts in the cells)")
     ax.set_title(
-        f"Confusion matrix on {report.dataset}{_at(report)}: score >= {report.recommended:.2f} "
-        f"(recommended), IoU {report.iou}"
+        f"Confusion matrix on {report.dataset}{_at(report)}\n"
+        f"detections with score >= {report.recommended:.2f} (recommended), IoU {report.iou}"
     )
     return fig
 
