@@ -31,3 +31,4 @@ train.output_dir = "./output/custom/atss_R_18_FPN_cpu"
 train.eval_period = 200
 train.early_stop.enabled = True
 train.early_stop.patience = 3
+train.validation_loss = True

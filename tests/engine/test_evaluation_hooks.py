@@ -27,9 +27,11 @@ def custom_config(*overrides: str):
     return load_config(CUSTOM, ["dataset.classes=[box,cone]", *overrides])
 
 
-def test_early_stopping_is_on_in_the_custom_configs_and_off_in_the_paper_s():
-    assert custom_config().train.early_stop.enabled
-    assert not load_config(PAPER).train.early_stop.enabled
+def test_early_stopping_and_validation_loss_are_on_in_the_custom_configs_only():
+    custom, paper = custom_config().train, load_config(PAPER).train
+    assert custom.early_stop.enabled and custom.validation_loss
+    assert not paper.early_stop.enabled and not paper.validation_loss
+    assert custom.best_checkpoint.metric == paper.best_checkpoint.metric == "bbox/AP"
     check_evaluation_options(custom_config())
     check_evaluation_options(load_config(PAPER))
 
