@@ -177,3 +177,17 @@ def test_publishing_without_a_best_checkpoint_takes_the_final_one_and_says_so(
     assert read_recommended_threshold(str(tmp_path / "final" / "config.yaml")).checkpoint == (
         "model_final.pth"
     )
+
+
+def test_the_exporter_saves_the_recommended_threshold_beside_the_model(published, data, tmp_path):
+    entry, _ = published
+    (checkpoint,) = entry.glob("model_final_*.pth")
+    image = sorted((data["coco_test"].parent / "images").glob("*.png"))[0]
+    proc = run_tool(
+        "tools/deploy/export_model.py", "--config-file", str(entry / "config.yaml"),
+        "--output", str(tmp_path), "--sample-image", str(image),
+        f"train.init_checkpoint={checkpoint}",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    exported = read_recommended_threshold(str(tmp_path / "model.ts"))
+    assert exported == read_recommended_threshold(str(entry / "config.yaml"))
