@@ -13,7 +13,7 @@ import os
 
 from detectron2.engine import hooks
 
-from ..evaluation import RecommendedThreshold, write_recommended_threshold
+from ..evaluation import MATCH_IOU, RecommendedThreshold, write_recommended_threshold
 from .evaluation_report import REPORT_SCALARS
 
 __all__ = ["BEST_CHECKPOINT", "BestCheckpoint", "metric_mode"]
@@ -62,7 +62,7 @@ class BestCheckpoint(hooks.BestCheckpointer):
             return  # the evaluation wrote no report (no detection)
         threshold = RecommendedThreshold(
             **{key: float(v[0]) for key, v in values.items()},
-            iou=0.5,
+            iou=MATCH_IOU,
             dataset=self._dataset_name,
             iteration=self.best_iter,
             checkpoint=f"{BEST_CHECKPOINT}.pth",

@@ -38,7 +38,8 @@ def report_evaluation(evaluator, dataset_name: str, output_dir: str) -> Optional
     """
     if not comm.is_main_process():
         return None
-    coco_eval = getattr(evaluator, "coco_evals", {}).get("bbox")
+    # Taken, not read: pycocotools' per-image results are large on COCO.
+    coco_eval = getattr(evaluator, "coco_evals", {}).pop("bbox", None)
     if coco_eval is None:
         logger.warning(f"No evaluation report: the model made no detection on {dataset_name}.")
         return None

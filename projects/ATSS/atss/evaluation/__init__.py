@@ -17,5 +17,12 @@ from .recommended_threshold import (
     write_deployment_threshold,
     write_recommended_threshold,
 )
-from .report import REPORT_DIR, REPORT_FILE, EvaluationReport, evaluation_report, write_report
+from .report import (
+    MATCH_IOU,
+    REPORT_DIR,
+    REPORT_FILE,
+    EvaluationReport,
+    evaluation_report,
+    write_report,
+)
 from .score_threshold import THRESHOLDS, ThresholdCurves, recommended_threshold, threshold_curves

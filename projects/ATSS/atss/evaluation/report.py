@@ -20,12 +20,20 @@ from .confusion_matrix import confusion_matrix
 from .detection_matches import match_detections
 from .score_threshold import ThresholdCurves, recommended_threshold, threshold_curves
 
-__all__ = ["REPORT_DIR", "REPORT_FILE", "EvaluationReport", "evaluation_report", "write_report"]
+__all__ = [
+    "MATCH_IOU",
+    "REPORT_DIR",
+    "REPORT_FILE",
+    "EvaluationReport",
+    "evaluation_report",
+    "write_report",
+]
 
 logger = logging.getLogger(__name__)
 
 REPORT_DIR = "report"
 REPORT_FILE = "report.json"
+# The IoU of the score-threshold curves, the recommended threshold and the confusion matrix.
 MATCH_IOU = 0.5
 
 

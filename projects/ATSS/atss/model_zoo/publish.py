@@ -38,6 +38,7 @@ from ..checkpoint.strict import load_weights
 from ..engine.best_checkpoint import BEST_CHECKPOINT
 from ..engine.defaults import ConfigError, build_model, is_lazy, load_config
 from ..evaluation import (
+    MATCH_IOU,
     THRESHOLD_FILE,
     RecommendedThreshold,
     read_recommended_threshold,
@@ -126,7 +127,7 @@ def _threshold_of(run_dir: str, source: str, evaluation: dict) -> Optional[Recom
         return None
     return RecommendedThreshold(
         **{k: evaluation[f"report/{k}"] for k in ("score_threshold", "f1", "precision", "recall")},
-        iou=0.5,
+        iou=MATCH_IOU,
         dataset=saved.dataset if saved is not None else "the test set",
         iteration=evaluation["iteration"],
         checkpoint=name,
