@@ -84,9 +84,11 @@ def run_with_best(run_dir, tmp_path_factory):
     best = {"model": {k: v + 1 for k, v in model.items()}, "iteration": 49}
     torch.save(best, run / "model_best.pth")
     records = [
-        {"iteration": 49, "bbox/AP": 45.0, "report/score_threshold": 0.42, "report/f1": 0.8,
+        {"iteration": 49, "bbox/AP": 45.0, "bbox/AP50": 60.0, "report/score_threshold": 0.42,
+         "report/f1": 0.8,
          "report/precision": 0.9, "report/recall": 0.72},
-        {"iteration": 100, "bbox/AP": 41.5, "report/score_threshold": 0.3, "report/f1": 0.7,
+        {"iteration": 100, "bbox/AP": 41.5, "bbox/AP50": 58.0, "report/score_threshold": 0.3,
+         "report/f1": 0.7,
          "report/precision": 0.7, "report/recall": 0.7},
     ]  # fmt: skip
     (run / "metrics.json").write_text("\n".join(json.dumps(r) for r in records) + "\n")
@@ -106,7 +108,8 @@ def test_the_best_checkpoint_is_published_by_default_with_its_metrics_and_thresh
     (checkpoint,) = (tmp_path / "best").glob("model_final_*.pth")
     best = torch.load(run_with_best / "model_best.pth")["model"]
     assert all(torch.equal(v, best[k]) for k, v in torch.load(checkpoint)["model"].items())
-    assert json.loads((tmp_path / "best" / "metrics.json").read_text()) == {"bbox/AP": 45.0}
+    metrics = json.loads((tmp_path / "best" / "metrics.json").read_text())
+    assert metrics == {"bbox/AP": 45.0, "bbox/AP50": 60.0}
     saved = json.loads((tmp_path / "best" / "score_threshold.json").read_text())
     assert saved["score_threshold"] == 0.42 and saved["checkpoint"] == "model_best.pth"
 
