@@ -7,6 +7,7 @@ checkpoint is drawn by the demo at its recommended threshold.
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -69,6 +70,20 @@ def test_each_evaluation_writes_the_report_and_the_validation_loss(periodic_run)
     for record in (r for r in records(output_dir) if "bbox/AP" in r):
         assert record["validation/total_loss"] > 0 and "validation/loss_cls" in record
         assert 0 <= record["report/score_threshold"] <= 1
+
+
+def test_resume_keeps_the_best_so_far(periodic_run, data, tmp_path):
+    _, output_dir = periodic_run
+    resumed_dir = tmp_path / "resumed"
+    shutil.copytree(output_dir, resumed_dir)
+    before = json.loads((resumed_dir / "model_best.json").read_text())
+    proc = train(
+        data, resumed_dir, "coco_train", "coco_test", KEEP_ALL, "train.max_iter=30", "--resume"
+    )
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert f"Resumed with the best bbox/AP so far: {before['value']:.4f}" in proc.stdout
+    after = [r for r in records(resumed_dir) if r["iteration"] > 20 and "bbox/AP" in r]
+    assert after and all(r["best/bbox/AP"] >= before["value"] for r in after)
 
 
 def test_the_recommended_threshold_of_the_best_evaluation_is_saved_beside_the_config(

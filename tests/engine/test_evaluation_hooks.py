@@ -62,8 +62,8 @@ def test_without_evaluation_nothing_is_checked():
 
 
 class FakeTrainer:
-    def __init__(self, storage, max_iter=100):
-        self.storage, self.max_iter, self.iter = storage, max_iter, 0
+    def __init__(self, storage, max_iter=100, start_iter=0):
+        self.storage, self.max_iter, self.iter, self.start_iter = storage, max_iter, 0, start_iter
 
 
 def evaluate(hook, storage, iteration: int, ap: float) -> None:
@@ -80,18 +80,30 @@ def test_the_best_checkpoint_survives_resume_and_keeps_the_newest_checkpoint_tag
         hook = BestCheckpoint(10, checkpointer, "bbox/AP", "custom_test")
         hook.trainer = FakeTrainer(storage)
         evaluate(hook, storage, 9, 40.0)
-        state = hook.state_dict()
         resumed = BestCheckpoint(10, checkpointer, "bbox/AP", "custom_test")
-        resumed.trainer = hook.trainer
-        resumed.load_state_dict(state)
+        resumed.trainer = FakeTrainer(storage, start_iter=10)
+        resumed.before_train()
         (tmp_path / "model_best.pth").unlink()
         evaluate(resumed, storage, 19, 30.0)  # worse than the best before resuming
         assert not (tmp_path / "model_best.pth").exists()
         evaluate(resumed, storage, 29, 45.0)
         assert (tmp_path / "model_best.pth").exists()
         assert storage.latest()["best/bbox/AP"][0] == 45.0
-    assert state == {"best_metric": 40.0, "best_iter": 9}
+    assert (resumed.best_metric, resumed.best_iter) == (45.0, 29)
     assert (tmp_path / "last_checkpoint").read_text() == "model_0000009.pth"
+
+
+def test_a_new_run_in_the_same_directory_starts_its_own_best(tmp_path):
+    checkpointer = ResilientCheckpointer(nn.Linear(2, 2), str(tmp_path))
+    with EventStorage() as storage:
+        hook = BestCheckpoint(10, checkpointer, "bbox/AP", "custom_test")
+        hook.trainer = FakeTrainer(storage)
+        evaluate(hook, storage, 9, 40.0)
+        again = BestCheckpoint(10, checkpointer, "bbox/AP", "custom_test")
+        again.trainer = FakeTrainer(storage)  # from iteration 0
+        again.before_train()
+        evaluate(again, storage, 9, 30.0)
+    assert again.best_metric == 30.0
 
 
 def test_early_stopping_counts_evaluations_without_more_than_the_minimum_gain(tmp_path):

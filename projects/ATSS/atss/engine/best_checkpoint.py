@@ -1,18 +1,21 @@
 """
 ``model_best.pth``: detectron2's ``hooks.BestCheckpointer``, which saves the model whenever an
 evaluation improves a metric (``train.best_checkpoint.metric``, ``bbox/AP`` by default), made fit
-for long runs: its best survives ``--resume`` (it is part of the trainer state every checkpoint
-holds), ``last_checkpoint`` keeps naming the newest periodic checkpoint, the best value and
-iteration go to the run's metrics (``best/<metric>``, ``best/iteration``), and the recommended
-score threshold of the best evaluation is saved beside the run's config
+for long runs: its best survives ``--resume`` (recorded in ``model_best.json``, as the trainer
+state of a checkpoint predates the evaluation of its own iteration and the final evaluation
+follows the last checkpoint), ``last_checkpoint`` keeps naming the newest periodic checkpoint,
+the best value and iteration go to the run's metrics (``best/<metric>``, ``best/iteration``),
+and the recommended score threshold of the best evaluation is saved beside the run's config
 (:mod:`atss.evaluation.recommended_threshold`).
 """
 
+import json
 import logging
 import os
 
 from detectron2.engine import hooks
 
+from ..checkpoint.atomic import write_atomically
 from ..evaluation import MATCH_IOU, RecommendedThreshold, write_recommended_threshold
 from .evaluation_report import REPORT_SCALARS
 
@@ -49,6 +52,13 @@ class BestCheckpoint(hooks.BestCheckpointer):
         if self.best_iter != previous_iter:
             if tagged:  # --resume continues from the newest checkpoint, not from the best one
                 self._checkpointer.tag_last_checkpoint(os.path.basename(tagged))
+            record = {
+                "metric": self._val_metric,
+                "value": self.best_metric,
+                "iteration": self.best_iter,
+            }
+            text = json.dumps(record).encode()
+            write_atomically(self._record_path(), lambda f: f.write(text))
             self._save_threshold()
         self.trainer.storage.put_scalars(
             **{f"best/{self._val_metric}": self.best_metric, "best/iteration": self.best_iter},
@@ -70,14 +80,17 @@ class BestCheckpoint(hooks.BestCheckpointer):
         path = write_recommended_threshold(self._checkpointer.save_dir, threshold)
         logger.info(f"Recommended score threshold {threshold.score_threshold:.2f} saved to {path}")
 
-    def state_dict(self):
-        if self.best_metric is None:
-            return {}
-        return {"best_metric": self.best_metric, "best_iter": self.best_iter}
+    def _record_path(self) -> str:
+        return os.path.join(self._checkpointer.save_dir, f"{BEST_CHECKPOINT}.json")
 
-    def load_state_dict(self, state_dict):
-        self.best_metric = state_dict["best_metric"]
-        self.best_iter = state_dict["best_iter"]
+    def before_train(self):
+        if self.trainer.start_iter == 0 or not os.path.isfile(self._record_path()):
+            return
+        with open(self._record_path()) as f:
+            record = json.load(f)
+        if record.get("metric") != self._val_metric:
+            return  # another metric's best: the first evaluation replaces it
+        self.best_metric, self.best_iter = record["value"], record["iteration"]
         logger.info(
             f"Resumed with the best {self._val_metric} so far: {self.best_metric:.4f} at "
             f"iteration {self.best_iter} ({BEST_CHECKPOINT}.pth)."
