@@ -7,7 +7,10 @@ from ``train.init_checkpoint`` / ``MODEL.WEIGHTS``) on images, a video or the we
         --input ~/.cache/atss/shapes/shapes_val/images/00000[1-4].png --output demo_out/ \\
         --opts train.init_checkpoint=output/atss_R_18_FPN_shapes/model_final.pth
 
-Without ``--output`` each result is shown in a window (Esc quits).
+Without ``--output`` each result is shown in a window (Esc quits). Without
+``--confidence-threshold`` the detections are drawn at the score threshold recommended by the
+model's evaluation (``score_threshold.json`` beside the config: a run's or a published entry's,
+docs/evaluation.md), else at 0.5; the log says which and where it came from.
 """
 
 import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)
@@ -24,6 +27,7 @@ from detectron2.utils.logger import setup_logger
 
 from atss.checkpoint.resilient import CheckpointError
 from atss.config import ConfigError
+from atss.evaluation import resolve_score_threshold
 from atss.export import DeployConfig
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -51,8 +55,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--confidence-threshold",
         type=float,
-        default=0.5,
-        help="Minimum score for instance predictions to be shown",
+        default=None,
+        help="Minimum score for instance predictions to be shown (default: the threshold "
+        "recommended by the model's evaluation, saved beside its config, else 0.5)",
     )
     parser.add_argument(
         "--allow-unloaded-weights",
@@ -145,8 +150,10 @@ def main(argv=None) -> None:
 
     try:
         config = DeployConfig(args.config_file, args.opts, args.allow_unloaded_weights)
-        demo = VisualizationDemo(config, args.confidence_threshold)
-    except (ConfigError, CheckpointError) as e:
+        threshold, origin = resolve_score_threshold(args.confidence_threshold, args.config_file)
+        logger.info(f"Drawing the detections with score >= {threshold:.2f}: {origin}.")
+        demo = VisualizationDemo(config, threshold)
+    except (ConfigError, CheckpointError, ValueError) as e:
         raise SystemExit(f"demo.py: error: {e}")
     if args.input:
         run_on_images(demo, args, logger)

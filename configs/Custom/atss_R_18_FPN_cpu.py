@@ -47,3 +47,9 @@ dataloader.test.mapper.augmentations = [
 dataloader.train.num_workers = 1
 dataloader.test.num_workers = 1
 train.output_dir = "./output/custom/atss_R_18_FPN_cpu"
+# Evaluation every 200 of the 1400 iterations keeps model_best.pth meaningful and lets early
+# stopping end a run whose AP no longer improves (docs/evaluation.md has the measured cost).
+train.eval_period = 200
+train.early_stop.enabled = True
+train.early_stop.patience = 3
+train.validation_loss = True

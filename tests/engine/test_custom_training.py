@@ -32,7 +32,7 @@ CPU_CONFIG = "configs/Custom/atss_R_18_FPN_cpu.py"
 SHAPES_CONFIG = "configs/Shapes/atss_R_18_FPN_shapes_long.py"
 SHRINK = [
     "train.max_iter=20",
-    "train.eval_period=20",
+    "train.eval_period=10",
     "train.checkpointer.period=20",
     "dataloader.train.total_batch_size=2",
     "dataloader.train.num_workers=0",
@@ -224,8 +224,9 @@ def _detections(model, image):
 
 def test_a_published_model_gives_the_detections_of_the_run(published, coco_run):
     _, output_dir = coco_run
+    assert published.source == str(output_dir / "model_best.pth")
     run_model = build_model(load_config(str(output_dir / "config.yaml")), device="cpu")
-    run_model.load_state_dict(torch.load(output_dir / "model_final.pth")["model"])
+    run_model.load_state_dict(torch.load(published.source)["model"])
     run_model.head.cls_score.bias.data += 4.0  # enough detections to compare at random weights
     image = torch.randint(0, 255, (3, 80, 80)).float()
     zoo_model = get_published(published.directory, device="cpu")
@@ -245,7 +246,7 @@ def test_a_published_file_holds_the_weights_only(published):
 def test_a_published_model_starts_a_run_of_its_own(published, data, tmp_path):
     proc = train(
         data, tmp_path, "voc_train", "voc_test", f"train.init_checkpoint={published.checkpoint}",
-        "train.max_iter=2",
+        "train.max_iter=2", "train.early_stop.enabled=False",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "Fine-tuning" not in proc.stdout
