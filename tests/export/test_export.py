@@ -174,6 +174,7 @@ def reload_without_atss(tmp_path, path: Path, method: str, images) -> list:
 
 
 DCN = "model.head.use_dcn_in_tower=True"
+POINT = "model.regression_type=point"
 
 
 @pytest.mark.parametrize(
@@ -184,6 +185,8 @@ DCN = "model.head.use_dcn_in_tower=True"
         pytest.param("tracing", "onnx", [], id="tracing-onnx"),
         pytest.param("tracing", "torchscript", [DCN], id="tracing-torchscript-dcn"),
         pytest.param("scripting", "torchscript", [DCN], id="scripting-torchscript-dcn"),
+        pytest.param("tracing", "torchscript", [POINT], id="tracing-torchscript-point"),
+        pytest.param("tracing", "onnx", [POINT], id="tracing-onnx-point"),
     ],
 )
 def test_export_reloaded_without_atss_or_detectron2_gives_the_eager_detections(
@@ -233,11 +236,30 @@ def test_scripting_to_onnx_is_refused():
 
 
 def test_scripting_point_regression_is_refused_with_the_reason():
-    config = DeployConfig(SHAPES_CONFIG, ["model.regression_type=point"], True)
+    config = DeployConfig(SHAPES_CONFIG, [POINT], True)
     model = config.build_model()
     with pytest.raises(UnsupportedExportError, match="Box2BoxTransformLinear"):
         check_exportable(model, "scripting", "torchscript")
     check_exportable(model, "tracing", "onnx")
+
+
+def test_scripting_autoassign_is_refused_with_the_reason_before_anything_is_written(
+    tmp_path, capsys
+):
+    argv = [
+        "--config-file",
+        str(ROOT / "configs" / "Shapes" / "autoassign_R_18_FPN_shapes.py"),
+        "--export-method",
+        "scripting",
+        "--output",
+        str(tmp_path / "out"),
+        "--allow-unloaded-weights",
+    ]
+    assert load_tool("tools/deploy/export_model.py").main(argv) == 2
+    assert "AutoAssign decodes boxes with detectron2's Box2BoxTransformLinear" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "out").exists()
 
 
 def test_detection_differences_reject_another_number_or_order_of_classes():
