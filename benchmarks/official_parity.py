@@ -4,7 +4,8 @@ docs/official_models.md ("Parity with the official code").
 
     git clone https://github.com/sfzhang15/ATSS /path/to/ATSS   # the official code, not installed
     python benchmarks/official_parity.py --official-source /path/to/ATSS \\
-        [--models atss_R_50_FPN_1x atss_dcnv2_R_50_FPN_1x ...] [--output-dir output/official_parity]
+        [--measure detections positives] [--models atss_R_50_FPN_1x ...] \\
+        [--output-dir output/official_parity]
 
 For each model it builds the official model from ``configs/atss/<model>.yaml`` of that source tree
 on the CPU and gives it random weights, made to behave like trained ones: each frozen BatchNorm's
@@ -16,6 +17,13 @@ which the FPN pads). Each official detection is paired with the unpaired detecti
 class nearest to it; it prints, per model, the detections paired on each image and the largest
 score and box differences of the pairs. The ``center_shift=0`` row runs the R-50 model with
 detectron2's anchor centres instead of the official ones.
+
+``--measure positives`` compares the official ATSS assignment (``prepare_targets`` of its
+``rpn/atss/loss.py``) with ``atss.assignment.atss_assign`` on the same anchors (the official ones,
+in the continuous frame) and the same integer COCO-style boxes (50 images of 20 boxes of 2-400 px,
+log-uniform, at 800x1216): it prints the positives of each, of ``atss_assign`` with the official
+centre margin (0.51 px in the continuous frame) and with 0.01 px, and the anchors on which the
+official code and the 0.51 margin disagree.
 
 The official code needs its compiled extension (CUDA); here its operators are torchvision's:
 ``nms``/``batched_nms`` on ``x2 + 1, y2 + 1`` boxes (maskrcnn-benchmark's pixel convention) and
@@ -95,8 +103,17 @@ def import_official_code(source: Path) -> types.SimpleNamespace:
     deform_conv_module.deform_conv = deform_conv
     permute_and_flatten = inference.permute_and_flatten
     inference.permute_and_flatten = lambda *args: permute_and_flatten(*args).contiguous()
+    from atss_core.modeling.rpn.anchor_generator import make_anchor_generator_atss
+    from atss_core.modeling.rpn.atss.atss import BoxCoder
+    from atss_core.modeling.rpn.atss.loss import make_atss_loss_evaluator
+    from atss_core.structures.bounding_box import BoxList
+
     return types.SimpleNamespace(
         cfg=cfg,
+        BoxList=BoxList,
+        BoxCoder=BoxCoder,
+        make_anchor_generator_atss=make_anchor_generator_atss,
+        make_atss_loss_evaluator=make_atss_loss_evaluator,
         FrozenBatchNorm2d=FrozenBatchNorm2d,
         build_detection_model=build_detection_model,
         to_image_list=to_image_list,
@@ -218,19 +235,69 @@ def measure(official, name, source, workdir, overrides=()) -> List[str]:
     return [label, ", ".join(counts), f"{score_diff:.1e}", f"{box_diff:.2g} px"]
 
 
+def measure_positives(official, source: Path, num_images=50, num_boxes=20, size=(800, 1216)):
+    """Positives of the official ATSS assignment and of ``atss_assign`` on the same inputs."""
+    from atss.assignment import atss_assign
+
+    cfg = official.cfg.clone()
+    cfg.merge_from_file(str(source / "configs" / "atss" / "atss_R_50_FPN_1x.yaml"))
+    loss = official.make_atss_loss_evaluator(cfg, official.BoxCoder(cfg))
+    generator = official.make_anchor_generator_atss(cfg)
+    height, width = size
+    grid_sizes = [(-(-height // s), -(-width // s)) for s in cfg.MODEL.ATSS.ANCHOR_STRIDES]
+    anchors = generator.grid_anchors(grid_sizes)  # the official "+1" frame
+    anchor_lists = [[official.BoxList(a, (width, height), mode="xyxy") for a in anchors]]
+    continuous_anchors = [legacy_boxes(a) for a in anchors]
+    gen = torch.Generator().manual_seed(0)
+    counts = {"official": 0, "margin 0.51": 0, "margin 0.01": 0, "disagree": 0}
+    for _ in range(num_images):
+        sides = torch.exp(
+            torch.empty(num_boxes, 2).uniform_(np.log(2), np.log(400), generator=gen)
+        ).round()
+        corner = (torch.rand(num_boxes, 2, generator=gen) * (torch.tensor([width, height]) - sides))
+        coco = torch.cat([corner.floor(), sides], dim=1)  # x, y, w, h in whole pixels
+        target = official.BoxList(coco, (width, height), mode="xywh").convert("xyxy")
+        target.add_field("labels", torch.ones(num_boxes, dtype=torch.long))
+        (labels,), _ = loss.prepare_targets([target], anchor_lists)
+        official_pos = labels > 0
+        continuous_gt = torch.cat([coco[:, :2], coco[:, :2] + coco[:, 2:]], dim=1)
+        ours = {
+            m: atss_assign(continuous_anchors, continuous_gt, center_margin=m) >= 0
+            for m in (0.51, 0.01)
+        }
+        counts["official"] += int(official_pos.sum())
+        counts["margin 0.51"] += int(ours[0.51].sum())
+        counts["margin 0.01"] += int(ours[0.01].sum())
+        counts["disagree"] += int((ours[0.51] != official_pos).sum())
+    print(
+        f"{num_images} images of {num_boxes} boxes at {width}x{height}: positives, official "
+        f"{counts['official']}, atss_assign with center_margin 0.51 {counts['margin 0.51']}, "
+        f"with 0.01 {counts['margin 0.01']}; anchors positive for one of the official code and "
+        f"0.51 only: {counts['disagree']}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--official-source", type=Path, required=True, metavar="DIR",
         help="a checkout of github.com/sfzhang15/ATSS (its atss_core is imported from there)",
     )  # fmt: skip
+    parser.add_argument(
+        "--measure", nargs="+", choices=["detections", "positives"],
+        default=["detections", "positives"],
+    )  # fmt: skip
     parser.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
     parser.add_argument("--output-dir", type=Path, default=Path("output/official_parity"))
     args = parser.parse_args()
 
     official = import_official_code(args.official_source.resolve())
-    args.output_dir.mkdir(parents=True, exist_ok=True)
     torch.set_grad_enabled(False)
+    if "positives" in args.measure:
+        measure_positives(official, args.official_source)
+    if "detections" not in args.measure:
+        return
+    args.output_dir.mkdir(parents=True, exist_ok=True)
     rows = [measure(official, m, args.official_source, args.output_dir) for m in args.models]
     if "atss_R_50_FPN_1x" in args.models:
         rows.append(
