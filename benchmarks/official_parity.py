@@ -9,7 +9,8 @@ docs/official_models.md ("Parity with the official code").
 
 For each model it builds the official model from ``configs/atss/<model>.yaml`` of that source tree
 on the CPU and gives it random weights, made to behave like trained ones: each frozen BatchNorm's
-statistics are those of its input on a calibration image (so activations stay O(1)), and the class
+statistics are those of its input on a calibration image (so activations stay O(1)), its offset
+convolutions are scaled by ``OFFSET_SCALE`` (so that deformable offsets stay small), and the class
 bias is -1.5 (so that it detects). It saves them as an official checkpoint (``"module."``
 prefixes), converts that with ``tools/convert_official_checkpoint.py --config
 configs/Official/<model>.py``, and runs both models on the same two images (320x480, and 300x450,
