@@ -17,6 +17,7 @@ from .atomic import write_atomically
 from .errors import CheckpointError
 from .finetune import check_fine_tuning_fit
 from .published import verify_published_checksum
+from .safe_pickle import read_checkpoint_file
 
 __all__ = [
     "CheckpointError",
@@ -87,16 +88,7 @@ class ResilientCheckpointer(DetectionCheckpointer):
         if os.path.isfile(filename) and os.path.getsize(filename) == 0:
             raise CheckpointError(f"Checkpoint {filename} is empty (0 bytes).")
         verify_published_checksum(filename)
-        try:
-            return super()._load_file(filename)
-        except Exception as e:
-            # torch's first sentence says what failed; the rest (e.g. about weights_only) would
-            # suggest a workaround for files that are fine.
-            cause = str(e).strip().split(". ")[0].splitlines()[0]
-            raise CheckpointError(
-                f"Checkpoint {filename} cannot be read; it is truncated, damaged or not a "
-                f"checkpoint ({type(e).__name__}: {cause})."
-            ) from e
+        return read_checkpoint_file(filename, super()._load_file)
 
     def _load_model(self, checkpoint: Any):
         incompatible = super()._load_model(checkpoint)

@@ -12,6 +12,7 @@ from detectron2.checkpoint import DetectionCheckpointer
 
 from .errors import CheckpointError
 from .published import verify_published_checksum
+from .safe_pickle import read_checkpoint_file
 
 __all__ = ["load_weights"]
 
@@ -22,7 +23,7 @@ class _CheckedCheckpointer(DetectionCheckpointer):
 
     def _load_file(self, filename: str):
         verify_published_checksum(filename)
-        return super()._load_file(filename)
+        return read_checkpoint_file(filename, super()._load_file)
 
 
 class _StrictCheckpointer(_CheckedCheckpointer):

@@ -27,8 +27,8 @@ from detectron2.config import LazyConfig
 from detectron2.utils.file_io import PathManager
 
 from ..checkpoint.atomic import write_atomically
-from ..checkpoint.errors import CheckpointError
 from ..checkpoint.published import PUBLISHED_NAME, published_name
+from ..checkpoint.safe_pickle import read_checkpoint_file
 from ..checkpoint.strict import load_weights
 from ..engine.defaults import ConfigError, build_model, is_lazy, load_config
 
@@ -121,10 +121,7 @@ def publish_run(run_dir: str, name: str, output: str = "published") -> Published
     if not name or os.sep in name or name in (".", ".."):
         raise ConfigError(f"--name {name!r} must be a plain directory name, e.g. atss_R_18_voc.")
     source = _final_checkpoint(run_dir)
-    try:
-        checkpoint = torch.load(source, map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise CheckpointError(f"Checkpoint {source} cannot be read: {e}") from None
+    checkpoint = read_checkpoint_file(source, lambda path: torch.load(path, map_location="cpu"))
     buffer = io.BytesIO()
     torch.save({"model": checkpoint["model"]}, buffer)
     data = buffer.getvalue()
