@@ -24,8 +24,8 @@ __all__ = [
     "get_config_file",
 ]
 
-# The repository's configs/, shipped in the package as detectron2 ships its model-zoo configs
-# (a link in a checkout, a copy in a wheel).
+# The repository's configs/, shipped in the package as detectron2 ships its model-zoo configs:
+# setup.py links them at build time in a checkout, a wheel holds a copy.
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 
 
@@ -125,6 +125,11 @@ def get_config_file(config_path: str) -> str:
     Args:
         config_path: relative to ``configs/``, e.g. ``"ATSS/atss_R_50_FPN_1x.py"``.
     """
+    if not CONFIGS_DIR.is_dir():
+        raise RuntimeError(
+            f"The ATSS model zoo has no configs: {CONFIGS_DIR} does not exist. In a checkout, "
+            "`pip install -e .` (or `python setup.py --version`) links it to configs/."
+        )
     cfg_file = CONFIGS_DIR / config_path
     if not cfg_file.is_file():
         raise RuntimeError(
