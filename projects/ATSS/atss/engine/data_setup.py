@@ -11,6 +11,7 @@ from detectron2.config import LazyCall as L
 from detectron2.data import DatasetCatalog, build_detection_train_loader
 from detectron2.evaluation import COCOEvaluator
 
+from ..config import ConfigError, get_drop_invalid, set_user_classes, user_data
 from ..data import (
     CheckedCOCOEvaluator,
     ImageErrorNamingMapper,
@@ -20,7 +21,6 @@ from ..data import (
     has_fast_coco_eval,
 )
 from ..data.user_datasets import USER_TEST, USER_TRAIN, register_user_dataset
-from .defaults import ConfigError, get_drop_invalid, set_user_classes, user_data
 from .train_loader import ResumableTrainLoader, build_resumable_train_loader
 
 __all__ = [
@@ -123,7 +123,7 @@ def preflight_datasets(names: Iterable[str]) -> None:
 
 def configure_user_datasets(cfg, evaluate: bool = True) -> None:
     """
-    For a config that takes its data by path (:func:`atss.engine.defaults.user_data`), before
+    For a config that takes its data by path (:func:`atss.config.user_data`), before
     anything is built: register the training and test sets (``custom_train``, ``custom_test``)
     through the checked loaders, take the class names from the training set, set the model's
     number of classes from them, and check that the test set has the same categories. A problem
@@ -153,4 +153,4 @@ def configure_user_datasets(cfg, evaluate: bool = True) -> None:
             )
     except ValueError as e:  # the checks' errors name the file and the problem
         raise ConfigError(str(e)) from None
-    set_user_classes(cfg, classes, USER_TRAIN, USER_TEST if data.test_annotations else "")
+    set_user_classes(cfg, classes)

@@ -27,10 +27,10 @@ from detectron2.config import LazyConfig
 from detectron2.utils.file_io import PathManager
 
 from ..checkpoint.atomic import write_atomically
+from ..checkpoint.loading import load_model
 from ..checkpoint.published import PUBLISHED_NAME, published_name
 from ..checkpoint.safe_pickle import read_checkpoint_file
-from ..checkpoint.strict import load_weights
-from ..engine.defaults import ConfigError, build_model, is_lazy, load_config
+from ..config import ConfigError, load_config
 
 __all__ = ["PublishedModel", "final_metrics", "get_published", "publish_run"]
 
@@ -95,13 +95,8 @@ def _final_checkpoint(run_dir: str) -> str:
 
 
 def _write_resolved_config(source: str, target: str) -> None:
-    """The run's config with its interpolations resolved (a LazyConfig), or as saved (YAML)."""
+    """The run's config with its interpolations resolved."""
     cfg = load_config(source)
-    if not is_lazy(cfg):
-        with open(source, "rb") as f:
-            text = f.read()
-        write_atomically(target, lambda f: f.write(text))
-        return
     OmegaConf.resolve(cfg)
     with tempfile.TemporaryDirectory(dir=os.path.dirname(target)) as tmp:
         LazyConfig.save(cfg, os.path.join(tmp, CONFIG_FILE))
@@ -164,6 +159,4 @@ def get_published(entry: str, device: Optional[str] = None) -> nn.Module:
     cfg = load_config(config)
     if device is None and not torch.cuda.is_available():
         device = "cpu"
-    model = build_model(cfg, device)
-    load_weights(model, checkpoint, strict=True)
-    return model
+    return load_model(cfg, checkpoint, device=device)
