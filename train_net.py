@@ -122,9 +122,20 @@ def eval_only(args, cfg, model):
     return do_test(cfg, model)
 
 
-def main(args):
+def load_and_register(args):
+    """The config, with the user's data given by path registered and its classes recorded."""
     cfg = load_config(args.config_file, args.opts)
     configure_user_datasets(cfg, evaluate=args.eval_only or not args.no_eval)
+    return cfg
+
+
+def main(args, cfg=None):
+    """
+    Train or evaluate ``cfg`` (from :func:`load_and_register`); None in each process that
+    ``launch`` starts, which loads it and registers the data itself.
+    """
+    if cfg is None:
+        cfg = load_and_register(args)
     configure_lazy_data(cfg)
     # The model and its checkpoint before default_setup writes into the output directory, so that
     # a checkpoint that cannot be used stops the run before it writes anything.
@@ -160,9 +171,7 @@ def invoke_main() -> None:
                 "--config-file configs/Shapes/atss_R_18_FPN_shapes.py"
             )
         # Problems of the config and of data given by path stop here, before any process starts.
-        configure_user_datasets(
-            load_config(args.config_file, args.opts), args.eval_only or not args.no_eval
-        )
+        cfg = load_and_register(args)
     except ConfigError as e:
         sys.exit(f"{parser.prog}: error: {e}")
     try:
@@ -172,7 +181,8 @@ def invoke_main() -> None:
             num_machines=args.num_machines,
             machine_rank=args.machine_rank,
             dist_url=args.dist_url,
-            args=(args,),
+            # One process runs main here, with the config as loaded; several load it each.
+            args=(args, cfg if args.num_gpus * args.num_machines == 1 else None),
         )
     except (ConfigError, CheckpointError) as e:
         sys.exit(f"{parser.prog}: error: {e}")
