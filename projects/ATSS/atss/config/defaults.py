@@ -9,9 +9,10 @@ __all__ = ["add_atss_config", "add_autoassign_config"]
 
 def add_atss_config(cfg):
     """
-    Add the ATSS keys to a detectron2 (YAML route) config. Defaults are the official ATSS R-50
-    1x model (the authors' ``configs/atss/atss_R_50_FPN_1x.yaml``); every key also reaches the
-    LazyConfig route through :meth:`atss.ATSS.from_config` or the config files in ``configs/``.
+    Add the ATSS keys to a detectron2 YAML config. Defaults are the official ATSS R-50 1x model
+    (the authors' ``configs/atss/atss_R_50_FPN_1x.yaml``); the model reads them through
+    :meth:`atss.ATSS.from_config`, and :mod:`.yaml_config` the data, test-time augmentation and
+    user-data keys.
     """
     cfg.MODEL.ATSS = CN()
     cfg.MODEL.ATSS.NUM_CLASSES = 80

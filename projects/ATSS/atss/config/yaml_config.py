@@ -149,8 +149,8 @@ def lazy_config_from_yaml(cfg: CfgNode) -> DictConfig:
             ),
             num_workers=cfg.DATALOADER.NUM_WORKERS,
         )
-        # DefaultTrainer.build_evaluator of atss' YAML route: a dataset without a JSON file is
-        # converted afresh each time.
+        # COCOEvaluator in the output folder, as DefaultTrainer's; a dataset without a JSON file
+        # (a VOC folder) is converted afresh each time.
         lazy.dataloader.evaluator = L(COCOEvaluator)(
             dataset_name="${..test.dataset.names}",
             output_dir=os.path.join(cfg.OUTPUT_DIR, "inference"),
