@@ -65,8 +65,8 @@ def build_model(cfg: Config, device: Optional[str] = None) -> nn.Module:
 class UserData:
     """
     The data a config takes by path (``dataset.train.annotations=...``; in a YAML config
-    ``DATASETS.TRAIN_ANNOTATIONS``, ...); empty strings where unset. ``keys`` names the config
-    keys of each field, for error messages.
+    ``DATASETS.TRAIN_ANNOTATIONS``, ...); empty strings where unset. ``keys`` gives how to set
+    each field, for error messages.
     """
 
     train_annotations: str
@@ -87,7 +87,8 @@ def user_data(cfg: Config) -> Optional[UserData]:
     if OmegaConf.select(cfg, "dataset", default=None) is None:
         return None
     keys = {
-        f: f"dataset.{f.replace('_', '.')} (YAML: DATASETS.{f.upper()})" for f in _USER_FIELDS
+        f: f"dataset.{f.replace('_', '.')}=PATH (YAML: DATASETS.{f.upper()} PATH)"
+        for f in _USER_FIELDS
     }
     values = {
         f: OmegaConf.select(cfg, "dataset." + f.replace("_", "."), default="") or ""

@@ -134,12 +134,12 @@ def configure_user_datasets(cfg, evaluate: bool = True) -> None:
         return
     if not data.train_annotations:
         raise ConfigError(
-            f"This config trains on your own data: give {data.keys['train_annotations']}=PATH "
+            f"This config trains on your own data: give {data.keys['train_annotations']} "
             "(a COCO JSON file or a folder of Pascal-VOC XML files; docs/custom_data.md)."
         )
     if evaluate and not data.test_annotations:
         raise ConfigError(
-            f"No test set: give {data.keys['test_annotations']}=PATH (a COCO JSON file or a VOC "
+            f"No test set: give {data.keys['test_annotations']} (a COCO JSON file or a VOC "
             "folder), or pass --no-eval to train without evaluating."
         )
     drop = get_drop_invalid(cfg)
