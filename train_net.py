@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """
-Train and evaluate ATSS with detectron2, from a LazyConfig (``.py``) or a YAML config: the
-wiring of detectron2's ``tools/lazyconfig_train_net.py`` and ``tools/train_net.py``, with the
-checks and the resumable data order of ``atss.engine`` (docs/getting_started.md).
+Train and evaluate ATSS with detectron2, from a LazyConfig (``.py``) or a YAML config (turned
+into a LazyConfig as it is loaded): the wiring of detectron2's ``tools/lazyconfig_train_net.py``,
+with the checks and the resumable data order of ``atss.engine`` (docs/getting_started.md).
 
     python train_net.py --config-file configs/Shapes/atss_R_18_FPN_shapes.py
     python train_net.py --config-file configs/ATSS/atss_R_50_FPN_1x.py --num-gpus 8
@@ -25,33 +25,39 @@ from detectron2.engine import (
     hooks,
     launch,
 )
-from detectron2.evaluation import inference_on_dataset, print_csv_format, verify_results
+from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
+from detectron2.utils.env import seed_all_rng
+from detectron2.utils.logger import setup_logger
 
-from atss.checkpoint.resilient import (
-    CheckpointError,
-    ResilientCheckpointer,
-    check_checkpoint_fits,
-    require_trained_weights,
-)
-from atss.engine.arguments import argument_parser, take_flags_from_overrides
-from atss.engine.data_setup import (
-    check_loader_classes,
-    configure_lazy_data,
+from atss.checkpoint.loading import load_model
+from atss.checkpoint.resilient import CheckpointError, ResilientCheckpointer, check_checkpoint_fits
+from atss.config import (
+    ConfigError,
+    build_model,
     configure_user_datasets,
     dataset_names,
-    preflight_loaders,
+    get_output_dir,
+    get_weights,
+    load_config,
 )
+from atss.engine.arguments import argument_parser, take_flags_from_overrides
+from atss.engine.data_setup import check_loader_classes, configure_lazy_data, preflight_loaders
 from atss.engine.ddp import create_ddp_model
-from atss.engine.defaults import ConfigError, build_model, get_weights, is_lazy, load_config
 from atss.engine.early_stopping import EarlyStop
-from atss.engine.evaluation import lazy_tta_test, yaml_tta_test
+from atss.engine.evaluation import tta_test
 from atss.engine.evaluation_hooks import check_evaluation_options, evaluation_hooks
 from atss.engine.evaluation_report import report_evaluation
 from atss.engine.train_loader import ResumableTrainLoader
-from atss.engine.trainer import Trainer, setup_atss_logger
 
 logger = logging.getLogger("detectron2")
+
+
+def setup_atss_logger(cfg) -> None:
+    """Log the warnings of ``atss`` like detectron2's, to the same log file."""
+    setup_logger(
+        get_output_dir(cfg), distributed_rank=comm.get_rank(), name="atss", abbrev_name="atss"
+    )
 
 
 def do_test(cfg, model) -> dict:
@@ -67,8 +73,8 @@ def do_test(cfg, model) -> dict:
     return results
 
 
-def do_train(args, cfg) -> None:
-    model = build_model(cfg)
+def do_train(args, cfg, model) -> None:
+    """Train ``model``, built by :func:`main` from the config with its initial weights."""
     logger.info("Model:\n{}".format(model))
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
@@ -124,46 +130,50 @@ def do_train(args, cfg) -> None:
         pass  # logged with its reason; the hooks have ended the run as at its last iteration
 
 
-def eval_only(args, cfg):
-    """Evaluate the checkpoint of ``train.init_checkpoint`` / ``MODEL.WEIGHTS`` (or --resume)."""
-    model = create_ddp_model(build_model(cfg))
-    output_dir = cfg.train.output_dir if is_lazy(cfg) else cfg.OUTPUT_DIR
-    checkpointer = ResilientCheckpointer(model, output_dir)
-    weights = cfg.train.init_checkpoint if is_lazy(cfg) else cfg.MODEL.WEIGHTS
-    checkpointer.resume_or_load(weights, resume=args.resume)
-    require_trained_weights(checkpointer, args.allow_unloaded_weights)
-    if is_lazy(cfg):
-        if OmegaConf.select(cfg, "test.aug.enabled", default=False):
-            return lazy_tta_test(cfg, model, do_test, args.compare_plain)
-        return do_test(cfg, model)
-    if cfg.TEST.AUG.ENABLED:
-        results = yaml_tta_test(cfg, model, Trainer.test, args.compare_plain)
-    else:
-        results = Trainer.test(cfg, model)
-    if comm.is_main_process():
-        verify_results(cfg, results)
-    return results
+def eval_only(args, cfg, model):
+    """Evaluate ``model``, loaded by :func:`main` with its checkpoint."""
+    model = create_ddp_model(model)
+    if OmegaConf.select(cfg, "test.aug.enabled", default=False):
+        return tta_test(cfg, model, do_test, args.compare_plain)
+    return do_test(cfg, model)
 
 
-def main(args):
+def load_and_register(args):
+    """The config, with the user's data given by path registered and its classes recorded."""
     cfg = load_config(args.config_file, args.opts)
     configure_user_datasets(cfg, evaluate=args.eval_only or not args.no_eval)
-    if get_weights(cfg) and not args.resume:
-        # A checkpoint that does not fit stops the run here, before it writes anything.
-        check_checkpoint_fits(build_model(cfg, device="cpu"), get_weights(cfg))
-    if is_lazy(cfg):
-        configure_lazy_data(cfg)
-    else:
-        cfg.freeze()
+    return cfg
+
+
+def main(args, cfg=None):
+    """
+    Train or evaluate ``cfg`` (from :func:`load_and_register`); None in each process that
+    ``launch`` starts, which loads it and registers the data itself.
+    """
+    if cfg is None:
+        cfg = load_and_register(args)
+    configure_lazy_data(cfg)
+    # The model and its checkpoint before default_setup writes into the output directory, so that
+    # a checkpoint that cannot be used stops the run before it writes anything.
+    if args.eval_only:
+        model = load_model(
+            cfg,
+            strict=False,
+            resume_dir=get_output_dir(cfg) if args.resume else "",
+            allow_unloaded_weights=args.allow_unloaded_weights,
+        )
+        default_setup(cfg, args)
+        setup_atss_logger(cfg)
+        return eval_only(args, cfg, model)
+    # Seeded as default_setup seeds, so that the initial weights follow train.seed.
+    seed = OmegaConf.select(cfg, "train.seed", default=-1)
+    seed_all_rng(None if seed is None or seed < 0 else seed + comm.get_rank())
+    model = build_model(cfg)
+    if not args.resume:
+        check_checkpoint_fits(model, get_weights(cfg))
     default_setup(cfg, args)
     setup_atss_logger(cfg)
-    if args.eval_only:
-        return eval_only(args, cfg)
-    if is_lazy(cfg):
-        return do_train(args, cfg)
-    trainer = Trainer(cfg, evaluate=not args.no_eval)
-    trainer.resume_or_load(resume=args.resume)
-    return trainer.train()
+    return do_train(args, cfg, model)
 
 
 def invoke_main() -> None:
@@ -177,10 +187,8 @@ def invoke_main() -> None:
                 "--config-file configs/Shapes/atss_R_18_FPN_shapes.py"
             )
         # Problems of the config and of data given by path stop here, before any process starts.
-        cfg = load_config(args.config_file, args.opts)
-        configure_user_datasets(cfg, args.eval_only or not args.no_eval)
-        if is_lazy(cfg):
-            check_evaluation_options(cfg, evaluate=not (args.eval_only or args.no_eval))
+        cfg = load_and_register(args)
+        check_evaluation_options(cfg, evaluate=not (args.eval_only or args.no_eval))
     except ConfigError as e:
         sys.exit(f"{parser.prog}: error: {e}")
     try:
@@ -190,7 +198,8 @@ def invoke_main() -> None:
             num_machines=args.num_machines,
             machine_rank=args.machine_rank,
             dist_url=args.dist_url,
-            args=(args,),
+            # One process runs main here, with the config as loaded; several load it each.
+            args=(args, cfg if args.num_gpus * args.num_machines == 1 else None),
         )
     except (ConfigError, CheckpointError) as e:
         sys.exit(f"{parser.prog}: error: {e}")

@@ -46,7 +46,8 @@ from torch import Tensor
 
 from detectron2.structures import Instances
 
-from atss.engine.defaults import build_model, load_config, load_weights
+from atss.checkpoint.loading import load_model
+from atss.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = [
@@ -197,9 +198,7 @@ def converted_model(name: str, official_state: Dict[str, Tensor], workdir: Path,
     spec.loader.exec_module(converter)
     converter.main([str(src), str(dst), "--config", str(ROOT / config)])
     cfg = load_config(str(ROOT / config), list(overrides))
-    model = build_model(cfg, device="cpu")
-    load_weights(model, str(dst))
-    return model.eval()
+    return load_model(cfg, str(dst), device="cpu").eval()
 
 
 def our_detections(model, image: Tensor) -> Tuple[Tensor, Tensor, Tensor]:

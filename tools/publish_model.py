@@ -19,7 +19,7 @@ import argparse
 import sys
 
 from atss.checkpoint.errors import CheckpointError
-from atss.engine.defaults import ConfigError
+from atss.config import ConfigError
 from atss.model_zoo.publish import CHECKPOINT_CHOICES, publish_run
 
 

@@ -23,7 +23,7 @@ import atss  # noqa: F401  (registers the model and the datasets)
 from atss.visualization import (
     PAPER_RULES,
     annotated_mapper,
-    load_model,
+    model_and_config,
     plot_candidates,
     plot_iou_histogram,
     plot_positives,
@@ -65,7 +65,7 @@ def main(argv=None) -> None:
     if unknown:
         raise SystemExit(f"Unknown rules {unknown}; registered: {registered_rules()}")
     dataset_dict = find_image(args.dataset, args.image_id)
-    model, cfg = load_model(args.config_file, overrides=args.opts)
+    model, cfg = model_and_config(args.config_file, overrides=args.opts)
     view = view_assignment(model, annotated_mapper(cfg), dataset_dict, rules=args.rules)
     os.makedirs(args.output, exist_ok=True)
     figures = {"positives": plot_positives(view, args.rules)[0]}

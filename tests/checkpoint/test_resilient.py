@@ -101,7 +101,7 @@ def test_eval_only_refuses_a_checkpoint_whose_class_predictor_was_skipped():
 
 
 def test_an_imagenet_trunk_starts_a_dcnv2_model_without_its_offsets(tmp_path):
-    from atss.engine.defaults import build_model, load_config
+    from atss.config import build_model, load_config
 
     configs = Path(__file__).resolve().parents[2] / "configs" / "ATSS"
     plain = build_model(load_config(str(configs / "atss_R_50_FPN_1x.py")), device="cpu")

@@ -27,7 +27,7 @@ from detectron2.utils.file_io import PathManager  # noqa: E402
 from atss.checkpoint.errors import CheckpointError  # noqa: E402
 from atss.checkpoint.resilient import ResilientCheckpointer  # noqa: E402
 from atss.checkpoint.torchvision_resnet import convert_torchvision_resnet  # noqa: E402
-from atss.engine.defaults import build_model, load_config  # noqa: E402
+from atss.config import build_model, load_config  # noqa: E402
 from tiny_run import ROOT  # noqa: E402
 
 CPU_CONFIG = str(ROOT / "configs/Custom/atss_R_18_FPN_cpu.py")

@@ -23,7 +23,7 @@ pytest.importorskip("detectron2", reason="detectron2 not installed")
 import torch  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-from atss.engine.defaults import build_model, load_config  # noqa: E402
+from atss.config import build_model, load_config  # noqa: E402
 from coco_tree import write_coco_tree  # noqa: E402
 from custom_data import write_custom_data  # noqa: E402
 from tiny_run import ROOT, run_train_net  # noqa: E402

@@ -17,7 +17,7 @@ import pytest
 pytestmark = pytest.mark.detectron2
 pytest.importorskip("detectron2", reason="detectron2 not installed")
 
-from atss.engine.defaults import load_config
+from atss.config import load_config
 from markdown_docs import ROOT, by_script, markdown_files
 
 COMMANDS = by_script(markdown_files())

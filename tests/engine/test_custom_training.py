@@ -21,7 +21,7 @@ import os  # noqa: E402
 import torch  # noqa: E402
 import torchvision  # noqa: E402
 
-from atss.engine.defaults import build_model, load_config  # noqa: E402
+from atss.config import build_model, load_config  # noqa: E402
 from atss.model_zoo import get_published  # noqa: E402
 from atss.model_zoo.publish import publish_run  # noqa: E402
 from custom_data import write_custom_data  # noqa: E402

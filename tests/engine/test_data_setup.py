@@ -7,7 +7,8 @@ pytest.importorskip("detectron2", reason="detectron2 not installed")
 
 from detectron2.config import LazyConfig  # noqa: E402
 
-from atss.engine import apply_lazy_overrides, build_resumable_train_loader  # noqa: E402
+from atss.config import apply_lazy_overrides  # noqa: E402
+from atss.engine import build_resumable_train_loader  # noqa: E402
 from tiny_run import ROOT  # noqa: E402
 
 SHAPES_CONFIG = str(ROOT / "configs/Shapes/atss_R_18_FPN_shapes.py")

@@ -62,7 +62,7 @@ def test_eval_only_without_weights_is_refused_in_one_line(tmp_path):
     out = run(
         "train_net.py", "--config-file", SHAPES, "--eval-only", f"train.output_dir={tmp_path}"
     ).stdout
-    assert "--eval-only: no checkpoint was loaded" in out
+    assert "No checkpoint was loaded, so the model has random weights" in out
     assert "--allow-unloaded-weights" in out
 
 
@@ -72,7 +72,7 @@ def test_eval_only_without_weights_is_refused_in_one_line(tmp_path):
 )
 def test_demo_and_exporter_without_weights_refuse_as_eval_only_does(tool):
     out = run(*tool, "--config-file", SHAPES).stdout
-    assert "No weights to load, so the model would be random" in out
+    assert "No checkpoint was loaded, so the model has random weights" in out
     assert "--allow-unloaded-weights" in out
 
 

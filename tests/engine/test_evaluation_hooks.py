@@ -13,8 +13,8 @@ from torch import nn  # noqa: E402
 from detectron2.utils.events import EventStorage  # noqa: E402
 
 from atss.checkpoint.resilient import ResilientCheckpointer  # noqa: E402
+from atss.config import ConfigError, load_config  # noqa: E402
 from atss.engine.best_checkpoint import BestCheckpoint  # noqa: E402
-from atss.engine.defaults import ConfigError, load_config  # noqa: E402
 from atss.engine.early_stopping import EarlyStop, EarlyStopping  # noqa: E402
 from atss.engine.evaluation_hooks import check_evaluation_options  # noqa: E402
 from tiny_run import ROOT  # noqa: E402

@@ -20,8 +20,8 @@ from detectron2.layers import NaiveSyncBatchNorm  # noqa: E402
 from detectron2.utils import comm  # noqa: E402
 from detectron2.utils.events import EventStorage  # noqa: E402
 
+from atss.config import build_model, load_config  # noqa: E402
 from atss.engine.ddp import create_ddp_model  # noqa: E402
-from atss.engine.defaults import build_model, load_config  # noqa: E402
 from tiny_model import sample  # noqa: E402
 from tiny_run import ROOT  # noqa: E402
 

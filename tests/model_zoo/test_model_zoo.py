@@ -8,8 +8,6 @@ pytest.importorskip("detectron2", reason="detectron2 not installed")
 
 from omegaconf import DictConfig
 
-from detectron2.config import CfgNode
-
 from atss import ATSS, model_zoo
 
 SHAPES = "Shapes/atss_R_18_FPN_shapes.py"
@@ -45,11 +43,11 @@ def test_unknown_config_names_it():
         model_zoo.get_config_file("ATSS/no_such_model.py")
 
 
-def test_lazy_and_yaml_configs_load_as_their_kind():
+def test_lazy_and_yaml_configs_both_load_as_lazy_configs():
     assert isinstance(model_zoo.get_config("ATSS/atss_R_50_FPN_1x.py"), DictConfig)
     yaml = model_zoo.get_config("ATSS/atss_R_50_FPN_1x.yaml")
-    assert isinstance(yaml, CfgNode)
-    assert yaml.MODEL.META_ARCHITECTURE == "ATSS"
+    assert isinstance(yaml, DictConfig)
+    assert yaml.model.cfg.MODEL.META_ARCHITECTURE == "ATSS"
 
 
 def test_every_official_model_has_both_download_links_and_its_file_name():

@@ -22,7 +22,7 @@ CHECK = textwrap.dedent(
 
     import atss
     from atss import model_zoo
-    from atss.engine.defaults import build_model, get_num_classes, set_user_classes
+    from atss.config import build_model, get_num_classes, set_user_classes
 
     site = Path(sys.argv[1]).resolve()
     assert Path(atss.__file__).resolve().is_relative_to(site), atss.__file__
@@ -34,7 +34,7 @@ CHECK = textwrap.dedent(
     for config in configs:
         cfg = model_zoo.get_config(config)
         if not get_num_classes(cfg):  # configs/Custom: classes of the user's data
-            set_user_classes(cfg, ["cat", "traffic cone"], "custom_train", "custom_test")
+            set_user_classes(cfg, ["cat", "traffic cone"])
         build_model(cfg, device="cpu")
         print("built", config)
     """

@@ -26,9 +26,9 @@ from atss.browse import (  # noqa: E402
     measure_assignment,
     transformed_objects,
 )
+from atss.config import configure_user_datasets  # noqa: E402
+from atss.config import ConfigError, load_config  # noqa: E402
 from atss.data.user_datasets import register_user_dataset  # noqa: E402
-from atss.engine.data_setup import configure_user_datasets  # noqa: E402
-from atss.engine.defaults import ConfigError, load_config  # noqa: E402
 from custom_data import write_coco_split  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]

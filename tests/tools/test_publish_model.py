@@ -12,7 +12,7 @@ import torch  # noqa: E402
 
 from detectron2.config import LazyConfig  # noqa: E402
 
-from atss.engine.defaults import build_model, load_config  # noqa: E402
+from atss.config import build_model, load_config  # noqa: E402
 from tiny_run import ROOT  # noqa: E402
 
 SHAPES_CONFIG = ROOT / "configs/Shapes/atss_R_18_FPN_shapes.py"

@@ -20,8 +20,8 @@ from atss.visualization import (
     annotated_mapper,
     curve_panels,
     load_metrics,
-    load_model,
     metric_series,
+    model_and_config,
     positives_vs_size,
     view_assignment,
 )
@@ -32,7 +32,7 @@ SHAPES_CONFIG = str(ROOT / "configs/Shapes/atss_R_18_FPN_shapes.py")
 
 @pytest.fixture(scope="module")
 def shapes_model():
-    return load_model(SHAPES_CONFIG, overrides=["model.topk=5"])
+    return model_and_config(SHAPES_CONFIG, overrides=["model.topk=5"])
 
 
 def one_image(tmp_path, boxes):

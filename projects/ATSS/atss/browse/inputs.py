@@ -13,21 +13,15 @@ from typing import List, Optional, Sequence
 
 import detectron2.data.transforms as T
 from detectron2.config import instantiate
-from detectron2.data import (
-    DatasetCatalog,
-    DatasetMapper,
-    Metadata,
-    MetadataCatalog,
-    get_detection_dataset_dicts,
-)
+from detectron2.data import DatasetCatalog, Metadata, MetadataCatalog, get_detection_dataset_dicts
 
-from ..engine.data_setup import configure_user_datasets, dataset_names
-from ..engine.defaults import (
+from ..config import (
     Config,
     ConfigError,
     build_model,
+    configure_user_datasets,
+    dataset_names,
     get_num_classes,
-    is_lazy,
     load_config,
     set_user_classes,
 )
@@ -54,8 +48,6 @@ class BrowseInputs:
 
 
 def _mapper_augmentations(cfg: Config, is_train: bool) -> List[T.Augmentation]:
-    if not is_lazy(cfg):
-        return list(DatasetMapper.from_config(cfg, is_train)["augmentations"])
     loader = cfg.dataloader.get("train" if is_train else "test")
     if loader is None or "mapper" not in loader or "augmentations" not in loader.mapper:
         return []
@@ -64,14 +56,10 @@ def _mapper_augmentations(cfg: Config, is_train: bool) -> List[T.Augmentation]:
 
 def training_mapper(cfg: Config):
     """The config's training mapper, with its random augmentations."""
-    if not is_lazy(cfg):
-        return DatasetMapper(cfg, is_train=True)
     return instantiate(cfg.dataloader.train.mapper)
 
 
 def _image_format(cfg: Config) -> str:
-    if not is_lazy(cfg):
-        return cfg.INPUT.FORMAT
     return cfg.dataloader.train.mapper.get("image_format", "BGR")
 
 
@@ -87,7 +75,7 @@ def _training_names(cfg: Config, dataset: Optional[str]) -> List[str]:
         return [dataset]
     # Data given by path: registered as custom_train with train_net.py's checks.
     configure_user_datasets(cfg, evaluate=False)
-    names = dataset_names(cfg.dataloader.train) if is_lazy(cfg) else list(cfg.DATASETS.TRAIN)
+    names = dataset_names(cfg.dataloader.train)
     if not names:
         raise ConfigError("The config names no training dataset: pass --dataset NAME.")
     return names
@@ -110,7 +98,7 @@ def load_inputs(
     classes = list(metadata.get("thing_classes", []))
     if not get_num_classes(cfg):
         # A Custom config given a registered dataset: its classes, as for data given by path.
-        set_user_classes(cfg, classes, names[0], "")
+        set_user_classes(cfg, classes)
     return BrowseInputs(
         cfg=cfg,
         model=build_model(cfg, device="cpu"),

@@ -1,6 +1,7 @@
 """
-A DetectionCheckpointer that survives interruptions: checkpoints are written atomically, resume
-falls back to the newest intact checkpoint, and a damaged file is an error that names it.
+The project's one checkpointer: detectron2's DetectionCheckpointer that survives interruptions
+(atomic writes, resume from the newest intact checkpoint), reads files without running their code,
+checks published checksums, and either fine-tunes across class counts or loads strictly.
 """
 
 import glob
@@ -17,8 +18,10 @@ from .atomic import write_atomically
 from .errors import CheckpointError
 from .finetune import check_fine_tuning_fit
 from .published import verify_published_checksum
+from .safe_pickle import read_checkpoint_file
 
 __all__ = [
+    "BEST_CHECKPOINT",
     "CheckpointError",
     "MIN_EVAL_LOADED_FRACTION",
     "ResilientCheckpointer",
@@ -29,29 +32,34 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _ITERATION = re.compile(r"_(\d+)\.pth$")
+# The best evaluation's model (engine/best_checkpoint.py), never a point to resume from.
+BEST_CHECKPOINT = "model_best"
 
 
 class ResilientCheckpointer(DetectionCheckpointer):
     """
-    detectron2's DetectionCheckpointer, with three differences:
+    detectron2's DetectionCheckpointer, with these differences:
 
     * :meth:`save` and the ``last_checkpoint`` tag write a temporary file and rename it, so a
       kill during a write never leaves a partial ``model_XXXX.pth`` under its final name.
     * ``resume_or_load(..., resume=True)`` tries the tagged checkpoint, then the other
       ``*.pth`` of the output directory from the newest, warning about each damaged one.
-    * A file that cannot be read raises :class:`CheckpointError` naming it.
-
+    * Files are read without running code (:mod:`.safe_pickle`); a file that cannot be read, or
+      holds code, raises :class:`CheckpointError` naming it; a published checkpoint must match
+      its checksum (:mod:`.published`).
     * A checkpoint may differ from the model in its class predictor alone (fine-tuning for
-      another number of classes, :mod:`.finetune`), and a published checkpoint must match its
-      checksum (:mod:`.published`).
+      another number of classes, :mod:`.finetune`). With ``strict=True``, a checkpoint that
+      leaves any tensor of the model unloaded, or holds tensors the model does not have, is a
+      CheckpointError naming them, so that a model is never used half random.
 
     After a load, :attr:`loaded_fraction` is the fraction of the model's parameter elements that
     the checkpoint provided (1.0 when every weight was loaded) and :attr:`skipped` the class
     predictor's keys that were not loaded.
     """
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, model, save_dir: str = "", *, strict: bool = False, **kwargs):
+        super().__init__(model, save_dir, **kwargs)
+        self.strict = strict
         self.loaded_fraction: Optional[float] = None
         self.skipped: List[str] = []
         self._source = ""
@@ -75,6 +83,8 @@ class ResilientCheckpointer(DetectionCheckpointer):
         )
 
     def load(self, path: str, *args, **kwargs) -> Dict[str, Any]:
+        if path and "://" not in path and not os.path.isfile(path):
+            raise CheckpointError(f"Checkpoint {path} does not exist.")
         self._source = path
         try:
             return super().load(path, *args, **kwargs)
@@ -87,16 +97,7 @@ class ResilientCheckpointer(DetectionCheckpointer):
         if os.path.isfile(filename) and os.path.getsize(filename) == 0:
             raise CheckpointError(f"Checkpoint {filename} is empty (0 bytes).")
         verify_published_checksum(filename)
-        try:
-            return super()._load_file(filename)
-        except Exception as e:
-            # torch's first sentence says what failed; the rest (e.g. about weights_only) would
-            # suggest a workaround for files that are fine.
-            cause = str(e).strip().split(". ")[0].splitlines()[0]
-            raise CheckpointError(
-                f"Checkpoint {filename} cannot be read; it is truncated, damaged or not a "
-                f"checkpoint ({type(e).__name__}: {cause})."
-            ) from e
+        return read_checkpoint_file(filename, super()._load_file)
 
     def _load_model(self, checkpoint: Any):
         incompatible = super()._load_model(checkpoint)
@@ -105,6 +106,17 @@ class ResilientCheckpointer(DetectionCheckpointer):
         missing = set(incompatible.missing_keys) | {k for k, *_ in incompatible.incorrect_shapes}
         unloaded = sum(p.numel() for k, p in params.items() if k in missing)
         self.loaded_fraction = 1.0 - unloaded / max(total, 1)
+        if self.strict:
+            problems = {
+                "missing": incompatible.missing_keys,
+                "unexpected": incompatible.unexpected_keys,
+                "of another shape": [key for key, *_ in incompatible.incorrect_shapes],
+            }
+            if any(problems.values()):
+                listed = "; ".join(f"{k}: {sorted(keys)}" for k, keys in problems.items() if keys)
+                raise CheckpointError(
+                    f"{self._source} does not match the model of this config: {listed}"
+                )
         # Kernels only: pretrained trunks need not hold every normalisation buffer.
         kernels = [k for k, v in self.model.state_dict().items() if v.dim() > 1]
         self.skipped = check_fine_tuning_fit(
@@ -118,7 +130,10 @@ class ResilientCheckpointer(DetectionCheckpointer):
     def _resume_candidates(self) -> List[str]:
         """The tagged checkpoint, then the others of the directory from the newest iteration."""
         tagged = self.get_checkpoint_file()
-        others = [p for p in glob.glob(os.path.join(self.save_dir, "*.pth")) if p != tagged]
+        best = os.path.join(self.save_dir, f"{BEST_CHECKPOINT}.pth")
+        others = [
+            p for p in glob.glob(os.path.join(self.save_dir, "*.pth")) if p not in (tagged, best)
+        ]
 
         def newest_first(path):
             match = _ITERATION.search(path)
@@ -160,10 +175,10 @@ MIN_EVAL_LOADED_FRACTION = 0.9
 
 def require_trained_weights(checkpointer: ResilientCheckpointer, allow_unloaded: bool) -> None:
     """
-    Evaluation must be of trained weights: without a checkpoint, with one that leaves more than
-    ``1 - MIN_EVAL_LOADED_FRACTION`` of the model's weights unloaded (another model's, or
-    backbone-only ImageNet weights), or with one whose class predictor was skipped (another
-    number of classes), raise a ConfigError unless ``allow_unloaded``.
+    A model to evaluate, export or show must have trained weights: without a checkpoint, with one
+    that leaves more than ``1 - MIN_EVAL_LOADED_FRACTION`` of the model's weights unloaded
+    (another model's, or backbone-only ImageNet weights), or with one whose class predictor was
+    skipped (another number of classes), raise a ConfigError unless ``allow_unloaded``.
     """
     fraction = checkpointer.loaded_fraction
     if allow_unloaded or (
@@ -172,26 +187,25 @@ def require_trained_weights(checkpointer: ResilientCheckpointer, allow_unloaded:
         return
     if checkpointer.skipped:
         problem = (
-            f"the class predictor ({', '.join(checkpointer.skipped)}) was not loaded: the "
+            f"The class predictor ({', '.join(checkpointer.skipped)}) was not loaded: the "
             "checkpoint predicts another number of classes"
         )
     elif fraction is None:
-        problem = "no checkpoint was loaded, so the model has random weights"
+        problem = "No checkpoint was loaded, so the model has random weights"
     else:
-        problem = f"the checkpoint provided only {fraction:.0%} of the model's weights"
+        problem = f"The checkpoint provided only {fraction:.0%} of the model's weights"
     raise ConfigError(
-        f"--eval-only: {problem}. Give the weights to evaluate (train.init_checkpoint=/path/to/"
-        "model.pth, MODEL.WEIGHTS /path/to/model.pth for a YAML config, or --resume for the last "
-        "checkpoint of the output directory), or pass --allow-unloaded-weights to evaluate them "
-        "anyway."
+        f"{problem}. Give the weights (train.init_checkpoint=/path/to/model.pth, MODEL.WEIGHTS "
+        "/path/to/model.pth for a YAML config, or train_net.py's --resume for the last checkpoint "
+        "of the output directory), or pass --allow-unloaded-weights to use them anyway."
     )
 
 
 def check_checkpoint_fits(model, weights: str) -> None:
     """
-    Load ``weights`` into ``model`` (a scratch copy of the model to train) as training will, so
-    that a checkpoint that cannot be read, is altered, or does not fit the model up to its class
-    predictor raises CheckpointError before the run writes anything.
+    Load ``weights`` into ``model`` (the model to train) as training will, so that a checkpoint
+    that cannot be read, is altered, or does not fit the model up to its class predictor raises
+    CheckpointError before the run writes anything.
     """
     if not weights:
         return

@@ -8,6 +8,7 @@ evaluated with COCOEvaluator (per-class AP included).
 (``atss.engine.data_setup.configure_user_datasets``).
 """
 
+import copy
 import os
 from typing import List, Optional, Sequence
 
@@ -69,7 +70,8 @@ def register_user_dataset(
 ) -> List[str]:
     """
     Register ``annotations`` (a COCO JSON file or a VOC folder) under ``name``, load it once to
-    check it (annotations, boxes and that every image exists), and return its class names.
+    check it (annotations, boxes and that every image exists), and return its class names. The
+    dataset's dicts are kept: getting it from ``DatasetCatalog`` later gives a copy of them.
 
     Args:
         images: the folder of the images; by default the folder of the annotations (a JSON
@@ -113,6 +115,10 @@ def register_user_dataset(
     # Loading runs every check once; detectron2's COCO loader sets the classes, by category id.
     dicts = DatasetCatalog.get(name)
     classes = list(MetadataCatalog.get(name).thing_classes)
+    # The loaders and evaluators that get the dataset later take copies of these dicts: the
+    # annotations are parsed once.
+    DatasetCatalog.remove(name)
+    DatasetCatalog.register(name, lambda: copy.deepcopy(dicts))
     if kind == "coco":
         _check_test_classes(annotations, classes, train_classes)
     if train_classes is None and not any(d["annotations"] for d in dicts):

@@ -16,14 +16,13 @@ import os
 from detectron2.engine import hooks
 
 from ..checkpoint.atomic import write_atomically
+from ..checkpoint.resilient import BEST_CHECKPOINT
 from ..evaluation import MATCH_IOU, RecommendedThreshold, write_recommended_threshold
 from .evaluation_report import REPORT_SCALARS
 
 __all__ = ["BEST_CHECKPOINT", "BestCheckpoint", "metric_mode"]
 
 logger = logging.getLogger(__name__)
-
-BEST_CHECKPOINT = "model_best"
 
 
 def metric_mode(metric: str) -> str:

@@ -4,13 +4,14 @@ checks that run before the first iteration.
 """
 
 import logging
-from typing import Iterable, List
+from typing import Iterable
 from omegaconf import OmegaConf
 
 from detectron2.config import LazyCall as L
 from detectron2.data import DatasetCatalog, build_detection_train_loader
 from detectron2.evaluation import COCOEvaluator
 
+from ..config import dataset_names, get_drop_invalid
 from ..data import (
     CheckedCOCOEvaluator,
     ImageErrorNamingMapper,
@@ -19,29 +20,17 @@ from ..data import (
     drop_invalid_annotations,
     has_fast_coco_eval,
 )
-from ..data.user_datasets import USER_TEST, USER_TRAIN, register_user_dataset
-from .defaults import ConfigError, get_drop_invalid, set_user_classes, user_data
 from .train_loader import ResumableTrainLoader, build_resumable_train_loader
 
 __all__ = [
     "check_loader_classes",
     "configure_lazy_data",
-    "configure_user_datasets",
-    "dataset_names",
     "preflight_datasets",
     "preflight_loaders",
     "inner_mapper",
 ]
 
 logger = logging.getLogger(__name__)
-
-
-def dataset_names(loader_cfg) -> List[str]:
-    """The dataset names of a LazyConfig loader (``loader.dataset.names``), as a list."""
-    names = OmegaConf.select(loader_cfg, "dataset.names", default=None)
-    if names is None:
-        return []
-    return [names] if isinstance(names, str) else list(names)
 
 
 def configure_lazy_data(cfg) -> None:
@@ -119,38 +108,3 @@ def preflight_datasets(names: Iterable[str]) -> None:
     """
     for name in names:
         check_image_files(DatasetCatalog.get(name), name)
-
-
-def configure_user_datasets(cfg, evaluate: bool = True) -> None:
-    """
-    For a config that takes its data by path (:func:`atss.engine.defaults.user_data`), before
-    anything is built: register the training and test sets (``custom_train``, ``custom_test``)
-    through the checked loaders, take the class names from the training set, set the model's
-    number of classes from them, and check that the test set has the same categories. A problem
-    of the data or of the config is a ConfigError naming the file or key.
-    """
-    data = user_data(cfg)
-    if data is None:
-        return
-    if not data.train_annotations:
-        raise ConfigError(
-            f"This config trains on your own data: give {data.keys['train_annotations']}=PATH "
-            "(a COCO JSON file or a folder of Pascal-VOC XML files; docs/custom_data.md)."
-        )
-    if evaluate and not data.test_annotations:
-        raise ConfigError(
-            f"No test set: give {data.keys['test_annotations']}=PATH (a COCO JSON file or a VOC "
-            "folder), or pass --no-eval to train without evaluating."
-        )
-    drop = get_drop_invalid(cfg)
-    try:
-        classes = register_user_dataset(
-            USER_TRAIN, data.train_annotations, data.train_images, drop_invalid=drop
-        )
-        if data.test_annotations:
-            register_user_dataset(
-                USER_TEST, data.test_annotations, data.test_images, classes, drop_invalid=drop
-            )
-    except ValueError as e:  # the checks' errors name the file and the problem
-        raise ConfigError(str(e)) from None
-    set_user_classes(cfg, classes, USER_TRAIN, USER_TEST if data.test_annotations else "")

@@ -1,7 +1,7 @@
 """
-Evaluation with test-time augmentation (:class:`atss.modeling.ATSSWithTTA`) for train_net.py, both
-config routes: the TTA model of a LazyConfig's ``test.aug`` or a YAML config's ``TEST.AUG``, and
-the plain and augmented AP with the seconds per image of each, side by side.
+Evaluation with test-time augmentation (:class:`atss.modeling.ATSSWithTTA`) for train_net.py: the
+TTA model of the config's ``test.aug`` (``TEST.AUG`` of a YAML config), and the plain and augmented
+AP with the seconds per image of each, side by side.
 """
 import copy
 import logging
@@ -17,7 +17,7 @@ from detectron2.utils import comm
 from ..modeling import ATSSDatasetMapperTTA, ATSSWithTTA
 from .data_setup import inner_mapper
 
-__all__ = ["lazy_tta_model", "lazy_tta_test", "test_with_tta", "yaml_tta_test"]
+__all__ = ["test_with_tta", "tta_model", "tta_test"]
 
 logger = logging.getLogger("detectron2")
 
@@ -80,8 +80,8 @@ def test_with_tta(
 TTA_KEYS = ("min_sizes", "max_sizes", "flip", "size_ranges", "merge", "vote_iou")
 
 
-def lazy_tta_model(cfg, model: nn.Module) -> ATSSWithTTA:
-    """``ATSSWithTTA`` from the LazyConfig's ``test.aug`` (defaults: configs/common/test.py)."""
+def tta_model(cfg, model: nn.Module) -> ATSSWithTTA:
+    """``ATSSWithTTA`` from the config's ``test.aug`` (defaults: configs/common/test.py)."""
     aug = cfg.test.aug
     missing = [k for k in TTA_KEYS if k not in aug]
     if missing:
@@ -98,11 +98,11 @@ def lazy_tta_model(cfg, model: nn.Module) -> ATSSWithTTA:
     return ATSSWithTTA(model, mapper, merge=aug.merge, vote_iou=aug.vote_iou)
 
 
-def lazy_tta_test(
+def tta_test(
     cfg, model: nn.Module, test: Callable[[object, nn.Module], dict], compare_plain: bool
 ) -> dict:
     """
-    Evaluates the TTA model of the LazyConfig's ``test.aug`` with ``test(cfg, model)`` (and, with
+    Evaluates the TTA model of the config's ``test.aug`` with ``test(cfg, model)`` (and, with
     ``compare_plain``, the plain model beside it). The passes are made from the dataset's image,
     as the official test does, so the TTA loader does not resize it first.
     """
@@ -113,22 +113,6 @@ def lazy_tta_test(
     return test_with_tta(
         lambda m, is_tta: test(tta_cfg if is_tta else cfg, m),
         model,
-        lazy_tta_model(cfg, model),
-        compare_plain,
-    )
-
-
-def yaml_tta_test(
-    cfg, model: nn.Module, test: Callable[[object, nn.Module], dict], compare_plain: bool
-) -> dict:
-    """:func:`lazy_tta_test` for a YAML config (``TEST.AUG``)."""
-    # MIN_SIZE_TEST 0 makes detectron2's test mapper keep the dataset's image as it is.
-    tta_cfg = cfg.clone()
-    tta_cfg.defrost()
-    tta_cfg.INPUT.MIN_SIZE_TEST = 0
-    return test_with_tta(
-        lambda m, is_tta: test(tta_cfg if is_tta else cfg, m),
-        model,
-        ATSSWithTTA(cfg, model),
+        tta_model(cfg, model),
         compare_plain,
     )

@@ -19,9 +19,8 @@ from omegaconf import OmegaConf
 
 from detectron2.engine import HookBase, hooks
 
+from ..config import ConfigError, dataset_names
 from .best_checkpoint import BestCheckpoint
-from .data_setup import dataset_names
-from .defaults import ConfigError
 from .early_stopping import EarlyStopping
 from .validation_loss import ValidationLoss, validation_loader
 

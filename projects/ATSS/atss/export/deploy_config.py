@@ -1,7 +1,6 @@
 """
-What deployment needs from a config, for both routes: a LazyConfig (``.py``) or a YAML config
-(``get_cfg()`` + :func:`atss.add_atss_config`). Used by ``tools/deploy/export_model.py`` and
-``demo/demo.py``.
+What deployment needs from a config (a LazyConfig, or a YAML config turned into one by
+:func:`atss.config.load_config`). Used by ``tools/deploy/export_model.py`` and ``demo/demo.py``.
 """
 
 from typing import Any, Dict, List, Sequence
@@ -11,12 +10,13 @@ from torch import nn
 
 import detectron2.data.transforms as T
 from detectron2.config import instantiate
-from detectron2.data import MetadataCatalog, build_detection_test_loader
+from detectron2.data import MetadataCatalog
 from detectron2.evaluation import COCOEvaluator
 from detectron2.layers import FrozenBatchNorm2d
 
+from ..checkpoint.loading import load_model
+from ..config import dataset_classes, get_weights, load_config
 from ..data import has_fast_coco_eval
-from ..engine.defaults import dataset_classes, get_weights, is_lazy, load_config, load_model
 
 __all__ = ["DeployConfig", "plain_module_attributes"]
 
@@ -36,7 +36,7 @@ def plain_module_attributes(model: nn.Module) -> nn.Module:
 class DeployConfig:
     """
     A loaded config, with the model, weights, test-time preprocessing, test set and evaluator it
-    names. Weights come from ``train.init_checkpoint`` (LazyConfig) or ``MODEL.WEIGHTS`` (YAML).
+    names. Weights come from ``train.init_checkpoint`` (``MODEL.WEIGHTS`` of a YAML config).
     """
 
     def __init__(
@@ -45,13 +45,6 @@ class DeployConfig:
         self.config_file = config_file
         self.allow_unloaded_weights = allow_unloaded_weights
         self.cfg = load_config(config_file, opts)
-        self.is_lazy = is_lazy(self.cfg)
-        if not self.is_lazy:
-            # Export and evaluation run in one process on the CPU (exported models are checked
-            # against the eager one there).
-            self.cfg.DATALOADER.NUM_WORKERS = 0
-            self.cfg.MODEL.DEVICE = "cpu"
-            self.cfg.freeze()
 
     @property
     def weights(self) -> str:
@@ -59,28 +52,22 @@ class DeployConfig:
 
     @property
     def input_format(self) -> str:
-        if self.is_lazy:
-            fmt = OmegaConf.select(self.cfg, "model.input_format", default=None)
-            return fmt or OmegaConf.select(
-                self.cfg, "dataloader.test.mapper.image_format", default="BGR"
-            )
-        return self.cfg.INPUT.FORMAT
+        fmt = OmegaConf.select(self.cfg, "model.input_format", default=None)
+        return fmt or OmegaConf.select(
+            self.cfg, "dataloader.test.mapper.image_format", default="BGR"
+        )
 
     @property
     def test_dataset_name(self) -> str:
-        if self.is_lazy:
-            names = OmegaConf.select(self.cfg, "dataloader.test.dataset.names", default=None)
-            if names is None:
-                raise KeyError(f"{self.config_file} has no dataloader.test.dataset.names")
-            return names if isinstance(names, str) else names[0]
-        if not self.cfg.DATASETS.TEST:
-            raise KeyError(f"{self.config_file} has no DATASETS.TEST")
-        return self.cfg.DATASETS.TEST[0]
+        names = OmegaConf.select(self.cfg, "dataloader.test.dataset.names", default=None)
+        if names is None:
+            raise KeyError(f"{self.config_file} has no dataloader.test.dataset.names")
+        return names if isinstance(names, str) else names[0]
 
     @property
     def metadata(self):
         """The test set's metadata; for a model trained on data given by path, its class names
-        come from the config (``dataset.classes`` / ``DATASETS.CLASSES``)."""
+        come from the config (``dataset.classes``)."""
         metadata = MetadataCatalog.get(self.test_dataset_name)
         classes = dataset_classes(self.cfg)
         if classes and metadata.get("thing_classes") is None:
@@ -104,15 +91,8 @@ class DeployConfig:
 
     def test_augmentations(self) -> List[T.Augmentation]:
         """Test-time resizing of the config, as its test loader applies it."""
-        if self.is_lazy:
-            augs = OmegaConf.select(self.cfg, "dataloader.test.mapper.augmentations", default=[])
-            return [instantiate(a) for a in augs]
-        return [
-            T.ResizeShortestEdge(
-                [self.cfg.INPUT.MIN_SIZE_TEST, self.cfg.INPUT.MIN_SIZE_TEST],
-                self.cfg.INPUT.MAX_SIZE_TEST,
-            )
-        ]
+        augs = OmegaConf.select(self.cfg, "dataloader.test.mapper.augmentations", default=[])
+        return [instantiate(a) for a in augs]
 
     def preprocess(self, image) -> Dict[str, Any]:
         """
@@ -126,11 +106,9 @@ class DeployConfig:
         return {"image": tensor, "height": height, "width": width}
 
     def build_test_loader(self):
-        if self.is_lazy:
-            loader_cfg = self.cfg.dataloader.test
-            loader_cfg.num_workers = 0
-            return instantiate(loader_cfg)
-        return build_detection_test_loader(self.cfg, self.test_dataset_name)
+        loader_cfg = self.cfg.dataloader.test
+        loader_cfg.num_workers = 0  # one process on the CPU, as the exported model is checked
+        return instantiate(loader_cfg)
 
     def build_evaluator(self, output_dir: str) -> COCOEvaluator:
         # As detectron2's export script: COCOEvaluator on the first test set.

@@ -11,8 +11,8 @@ from typing import Dict, Optional
 import torch
 from torch import nn
 
-from ..checkpoint.strict import load_weights
-from ..engine.defaults import Config, build_model, get_weights, is_lazy, load_config, set_weights
+from ..checkpoint.loading import load_model
+from ..config import Config, get_output_dir, load_config, set_weights
 
 __all__ = [
     "CONFIGS_DIR",
@@ -24,8 +24,8 @@ __all__ = [
     "get_config_file",
 ]
 
-# The repository's configs/, shipped in the package as detectron2 ships its model-zoo configs
-# (a link in a checkout, a copy in a wheel).
+# The repository's configs/, shipped in the package as detectron2 ships its model-zoo configs:
+# setup.py links them at build time in a checkout, a wheel holds a copy.
 CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 
 
@@ -125,6 +125,11 @@ def get_config_file(config_path: str) -> str:
     Args:
         config_path: relative to ``configs/``, e.g. ``"ATSS/atss_R_50_FPN_1x.py"``.
     """
+    if not CONFIGS_DIR.is_dir():
+        raise RuntimeError(
+            f"The ATSS model zoo has no configs: {CONFIGS_DIR} does not exist. In a checkout, "
+            "`pip install -e .` (or `python setup.py --version`) links it to configs/."
+        )
     cfg_file = CONFIGS_DIR / config_path
     if not cfg_file.is_file():
         raise RuntimeError(
@@ -134,11 +139,9 @@ def get_config_file(config_path: str) -> str:
 
 
 def _trained_output(config_path: str) -> Path:
-    """A config's final checkpoint as train_net.py writes it: ``train.output_dir`` (or
-    ``OUTPUT_DIR``), relative to the current directory."""
-    cfg = load_config(get_config_file(config_path))
-    output_dir = cfg.train.output_dir if is_lazy(cfg) else cfg.OUTPUT_DIR
-    checkpoint = Path(output_dir) / "model_final.pth"
+    """A config's final checkpoint as train_net.py writes it: ``train.output_dir`` (``OUTPUT_DIR``
+    of a YAML config), relative to the current directory."""
+    checkpoint = Path(get_output_dir(load_config(get_config_file(config_path)))) / "model_final.pth"
     if checkpoint.is_file():
         return checkpoint
     raise RuntimeError(
@@ -190,12 +193,11 @@ def get_checkpoint_url(config_path: str) -> str:
 
 def get_config(config_path: str, trained: bool = False) -> Config:
     """
-    Returns the config (a YAML ``CfgNode`` with the ATSS keys, or a LazyConfig) of a model of the
-    zoo.
+    Returns the config of a model of the zoo, as a LazyConfig (a YAML config turned into one).
 
     Args:
         config_path: relative to ``configs/``.
-        trained: if True, the weights to load (``MODEL.WEIGHTS`` or ``train.init_checkpoint``)
+        trained: if True, the weights to load (``train.init_checkpoint``)
             are the trained model's (:func:`get_checkpoint_url`); otherwise the config's own
             (typically ImageNet weights of the backbone, or none).
     """
@@ -230,8 +232,4 @@ def get(config_path: str, trained: bool = False, device: Optional[str] = None) -
     cfg = get_config(config_path, trained or official)
     if device is None and not torch.cuda.is_available():
         device = "cpu"
-    model = build_model(cfg, device)
-    weights = get_weights(cfg)
-    if weights:
-        load_weights(model, weights, strict=trained or official)
-    return model
+    return load_model(cfg, device=device, strict=trained or official, allow_unloaded_weights=True)

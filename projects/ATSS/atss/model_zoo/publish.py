@@ -32,11 +32,11 @@ from detectron2.config import LazyConfig
 from detectron2.utils.file_io import PathManager
 
 from ..checkpoint.atomic import write_atomically
-from ..checkpoint.errors import CheckpointError
+from ..checkpoint.loading import load_model
 from ..checkpoint.published import PUBLISHED_NAME, published_name
-from ..checkpoint.strict import load_weights
-from ..engine.best_checkpoint import BEST_CHECKPOINT
-from ..engine.defaults import ConfigError, build_model, is_lazy, load_config
+from ..checkpoint.resilient import BEST_CHECKPOINT
+from ..checkpoint.safe_pickle import read_checkpoint_file
+from ..config import ConfigError, load_config
 from ..evaluation import (
     MATCH_IOU,
     THRESHOLD_FILE,
@@ -158,13 +158,8 @@ def _final_checkpoint(run_dir: str) -> str:
 
 
 def _write_resolved_config(source: str, target: str) -> None:
-    """The run's config with its interpolations resolved (a LazyConfig), or as saved (YAML)."""
+    """The run's config with its interpolations resolved."""
     cfg = load_config(source)
-    if not is_lazy(cfg):
-        with open(source, "rb") as f:
-            text = f.read()
-        write_atomically(target, lambda f: f.write(text))
-        return
     OmegaConf.resolve(cfg)
     with tempfile.TemporaryDirectory(dir=os.path.dirname(target)) as tmp:
         LazyConfig.save(cfg, os.path.join(tmp, CONFIG_FILE))
@@ -191,10 +186,7 @@ def publish_run(
     if not name or os.sep in name or name in (".", ".."):
         raise ConfigError(f"--name {name!r} must be a plain directory name, e.g. atss_R_18_voc.")
     source = _checkpoint_to_publish(run_dir, checkpoint)
-    try:
-        checkpoint = torch.load(source, map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise CheckpointError(f"Checkpoint {source} cannot be read: {e}") from None
+    checkpoint = read_checkpoint_file(source, lambda path: torch.load(path, map_location="cpu"))
     buffer = io.BytesIO()
     torch.save({"model": checkpoint["model"]}, buffer)
     data = buffer.getvalue()
@@ -250,6 +242,4 @@ def get_published(entry: str, device: Optional[str] = None) -> nn.Module:
     cfg = load_config(config)
     if device is None and not torch.cuda.is_available():
         device = "cpu"
-    model = build_model(cfg, device)
-    load_weights(model, checkpoint, strict=True)
-    return model
+    return load_model(cfg, checkpoint, device=device)

@@ -27,7 +27,7 @@ from .inputs import (
     SHORT_RUN_OVERRIDES,
     ShapesModel,
     annotated_mapper,
-    load_model,
+    model_and_config,
     shapes_model,
     short_run_command,
     short_run_dir,

@@ -1,7 +1,6 @@
 """
-Loading a model and its inputs for the visualizations, through :mod:`atss.engine.defaults`, so
-that the notebooks and ``tools/visualize_assignment.py`` load models as ``train_net.py`` does; and
-finding the shapes model the notebooks show.
+The model and inputs of the visualizations, loaded by :func:`atss.checkpoint.load_model` as
+everywhere else, and finding the shapes model the notebooks show.
 """
 
 import copy
@@ -11,12 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
-import detectron2.data.transforms as T
 from detectron2.config import instantiate
 from detectron2.data import DatasetMapper
 
-from ..checkpoint.strict import load_weights
-from ..engine.defaults import Config, build_model, is_lazy, load_config
+from ..checkpoint.loading import load_model
+from ..config import Config, load_config
 from ..model_zoo import get_config_file
 from ..modeling.meta_arch import ATSS
 
@@ -25,7 +23,7 @@ __all__ = [
     "SHAPES_CHECKPOINT",
     "SHORT_RUN_OVERRIDES",
     "ShapesModel",
-    "load_model",
+    "model_and_config",
     "annotated_mapper",
     "shapes_model",
     "short_run_command",
@@ -47,7 +45,7 @@ SHORT_RUN_OVERRIDES = (
 DEFAULT_SHORT_RUN_DIR = "output/notebook_short_run"
 
 
-def load_model(
+def model_and_config(
     config_file: str,
     checkpoint: Optional[str] = None,
     *,
@@ -55,19 +53,14 @@ def load_model(
     device: str = "cpu",
 ) -> Tuple[ATSS, Config]:
     """
-    Build the model of ``config_file`` and load ``checkpoint`` strictly (a path or a detectron2
+    The ATSS model of ``config_file`` with ``checkpoint`` loaded strictly (a path or a detectron2
     URL; none keeps the initial weights, enough for label assignment, which does not depend on
-    them).
-
-    Returns:
-        the model in eval mode on ``device`` and its config.
+    them), in eval mode on ``device``, and its config.
     """
     cfg = load_config(config_file, overrides)
-    model = build_model(cfg, device)
+    model = load_model(cfg, checkpoint or "", device=device, allow_unloaded_weights=not checkpoint)
     if not isinstance(model, ATSS):
         raise ValueError(f"The config builds a {type(model).__name__}, not an ATSS model")
-    if checkpoint:
-        load_weights(model, checkpoint)
     return model.eval(), cfg
 
 
@@ -77,9 +70,6 @@ def annotated_mapper(cfg: Config) -> DatasetMapper:
     model's input format) but keeps its annotations, as ``instances`` (detectron2's test-time
     mapper drops them).
     """
-    if not is_lazy(cfg):
-        resize = T.ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)
-        return DatasetMapper(is_train=True, augmentations=[resize], image_format=cfg.INPUT.FORMAT)
     mapper = copy.deepcopy(cfg.dataloader.test.mapper)
     mapper.is_train = True
     return instantiate(mapper)

@@ -1,5 +1,4 @@
 import math
-import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
@@ -14,7 +13,6 @@ from detectron2.structures import Boxes, ImageList, Instances
 from detectron2.utils.events import get_event_storage
 
 from ...assignment import IGNORED, assignment_stats
-from ...config import yaml_assignment
 from ...losses import BOX_LOSSES, CLS_LOSSES, atss_losses
 from ...losses.precision import at_least_float32
 from ..assignment_registry import AssignmentParams, build_assignment
@@ -99,7 +97,6 @@ class ATSS(DenseDetector):
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
         input_format: str = "BGR",
-        assigner: Optional[str] = None,
     ):
         """
         Args:
@@ -135,7 +132,6 @@ class ATSS(DenseDetector):
             test_nms_thresh: IoU threshold of the class-wise NMS.
             max_detections_per_image: detections kept per image after NMS.
             pixel_mean, pixel_std, input_format: input normalisation, as in detectron2.
-            assigner: deprecated name of ``assignment``, accepted for one release.
         """
         super().__init__(
             backbone, head, head_in_features, pixel_mean=pixel_mean, pixel_std=pixel_std
@@ -172,11 +168,6 @@ class ATSS(DenseDetector):
         self.anchor_generator = anchor_generator
         self.num_classes = num_classes
         self.input_format = input_format
-        if assigner is not None:
-            warnings.warn(
-                "ATSS(assigner=...) is deprecated: use assignment=...", DeprecationWarning
-            )
-            assignment = assigner
         self.assignment = assignment
         # The parameters the rule was built with, for the visualizations of the assignment.
         self.assignment_params = AssignmentParams(
@@ -228,7 +219,7 @@ class ATSS(DenseDetector):
             "anchor_generator": build_anchor_generator(cfg, feature_shapes),
             "num_classes": c.NUM_CLASSES,
             "head_in_features": c.IN_FEATURES,
-            "assignment": yaml_assignment(c),
+            "assignment": c.ASSIGNMENT,
             "topk": c.TOPK,
             "iou_thresholds": c.IOU_THRESHOLDS,
             "allow_low_quality_matches": c.ALLOW_LOW_QUALITY_MATCHES,

@@ -1,21 +1,18 @@
-import warnings
+"""The ATSS and AutoAssign keys of a YAML config, with their defaults."""
 
 from detectron2.config import CfgNode as CN
 
-from .assignment import FCOS_SIZE_RANGES
+from ..assignment import FCOS_SIZE_RANGES
 
-__all__ = ["ConfigError", "add_atss_config", "add_autoassign_config", "yaml_assignment"]
-
-
-class ConfigError(ValueError):
-    """A config, override or command-line problem the user can fix; the message names the fix."""
+__all__ = ["add_atss_config", "add_autoassign_config"]
 
 
 def add_atss_config(cfg):
     """
-    Add the ATSS keys to a detectron2 (YAML route) config. Defaults are the official ATSS R-50
-    1x model (the authors' ``configs/atss/atss_R_50_FPN_1x.yaml``); every key also reaches the
-    LazyConfig route through :meth:`atss.ATSS.from_config` or the config files in ``configs/``.
+    Add the ATSS keys to a detectron2 YAML config. Defaults are the official ATSS R-50 1x model
+    (the authors' ``configs/atss/atss_R_50_FPN_1x.yaml``); the model reads them through
+    :meth:`atss.ATSS.from_config`, and :mod:`.yaml_config` the data, test-time augmentation and
+    user-data keys.
     """
     cfg.MODEL.ATSS = CN()
     cfg.MODEL.ATSS.NUM_CLASSES = 80
@@ -40,7 +37,7 @@ def add_atss_config(cfg):
     # Tables 2-3): "atss", "max_iou", "fcos", "center_sampling"; "topk" is the official code's
     # extra rule, in no table.
     cfg.MODEL.ATSS.ASSIGNMENT = "atss"
-    cfg.MODEL.ATSS.ASSIGNER = ""  # deprecated name of ASSIGNMENT, read for one release
+    cfg.register_renamed_key("MODEL.ATSS.ASSIGNER", "MODEL.ATSS.ASSIGNMENT")
     cfg.MODEL.ATSS.TOPK = 9
     cfg.MODEL.ATSS.IOU_THRESHOLDS = [0.4, 0.5]  # background below, foreground at or above
     cfg.MODEL.ATSS.ALLOW_LOW_QUALITY_MATCHES = True
@@ -131,14 +128,3 @@ def add_autoassign_config(cfg):
     cfg.MODEL.AUTOASSIGN.SCORE_THRESH_TEST = 0.05
     cfg.MODEL.AUTOASSIGN.TOPK_CANDIDATES_TEST = 1000
     cfg.MODEL.AUTOASSIGN.NMS_THRESH_TEST = 0.6
-
-
-def yaml_assignment(atss_cfg) -> str:
-    """``MODEL.ATSS.ASSIGNMENT``, or the deprecated ``MODEL.ATSS.ASSIGNER`` where a config sets
-    it."""
-    if atss_cfg.ASSIGNER:
-        warnings.warn(
-            "MODEL.ATSS.ASSIGNER is deprecated: use MODEL.ATSS.ASSIGNMENT", DeprecationWarning
-        )
-        return atss_cfg.ASSIGNER
-    return atss_cfg.ASSIGNMENT
