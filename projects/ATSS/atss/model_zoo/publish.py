@@ -18,7 +18,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 import torch
 from omegaconf import OmegaConf
 from torch import nn
@@ -32,7 +32,7 @@ from ..checkpoint.published import PUBLISHED_NAME, published_name
 from ..checkpoint.strict import load_weights
 from ..engine.defaults import ConfigError, build_model, is_lazy, load_config
 
-__all__ = ["PublishedModel", "final_metrics", "get_published", "publish_run"]
+__all__ = ["PublishedModel", "final_metrics", "get_published", "publish_run", "published_files"]
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
@@ -145,14 +145,10 @@ def publish_run(run_dir: str, name: str, output: str = "published") -> Published
     return PublishedModel(name, directory, target, sha256, metrics, iterations)
 
 
-def get_published(entry: str, device: Optional[str] = None) -> nn.Module:
+def published_files(entry: str) -> Tuple[str, str]:
     """
-    The model of a published entry, with its weights (strictly loaded, checksum checked), in
-    training mode as ``model_zoo.get`` returns it.
-
-    Args:
-        entry: the entry's directory, or its ``model_final_<hex>.pth`` (a path or a URL, whose
-            ``config.yaml`` is beside it).
+    The local config file and the checkpoint of a published entry: its directory, or its
+    ``model_final_<hex>.pth`` (a path or a URL, whose ``config.yaml`` is beside it).
     """
     if os.path.isdir(entry):
         names = [n for n in os.listdir(entry) if PUBLISHED_NAME.match(n)]
@@ -163,7 +159,19 @@ def get_published(entry: str, device: Optional[str] = None) -> nn.Module:
         checkpoint = os.path.join(entry, names[0])
     else:
         checkpoint = entry
-    config = PathManager.get_local_path(checkpoint.rsplit("/", 1)[0] + "/" + CONFIG_FILE)
+    return PathManager.get_local_path(checkpoint.rsplit("/", 1)[0] + "/" + CONFIG_FILE), checkpoint
+
+
+def get_published(entry: str, device: Optional[str] = None) -> nn.Module:
+    """
+    The model of a published entry, with its weights (strictly loaded, checksum checked), in
+    training mode as ``model_zoo.get`` returns it.
+
+    Args:
+        entry: the entry's directory, or its ``model_final_<hex>.pth`` (a path or a URL, whose
+            ``config.yaml`` is beside it).
+    """
+    config, checkpoint = published_files(entry)
     cfg = load_config(config)
     if device is None and not torch.cuda.is_available():
         device = "cpu"
