@@ -246,6 +246,8 @@ def run_on_video(demo: VisualizationDemo, video: cv2.VideoCapture, args, name: s
                 int(video.get(cv2.CAP_PROP_FRAME_HEIGHT)),
             ),
         )
+        if not writer.isOpened():
+            raise SystemExit(f"demo.py: error: cannot write the video {out} (give a .mp4 file)")
     show = writer is None and not args.json
     total = int(video.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     frames = demo.run_on_video(video)

@@ -155,7 +155,7 @@ def test_a_video_gives_a_drawn_video_and_one_record_per_detection(entry, folder,
     clip = tmp_path / "clip.mp4"
     write_video(clip, [image, image[:, ::-1].copy(), 255 - image])
     proc = demo(
-        "--published", entry, "--video-input", str(clip), "--output", str(tmp_path / "drawn"),
+        "--published", entry, "--video-input", str(clip), "--output", f"{tmp_path / 'drawn'}/",
         "--json", str(tmp_path / "clip.json"), "--batch-size", "2",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:]

@@ -44,8 +44,8 @@ class Predictor:
     (H, W, 3) uint8 BGR arrays (OpenCV's order) and returns one ``Instances`` per image, on the
     CPU at the image's own size (``pred_boxes``, ``scores``, ``pred_classes``).
 
-    Detections are those of the model's own score threshold (``test_score_thresh``, on the class
-    probability), or, given ``score_threshold``, those whose final score reaches it.
+    Detections are those of the model's own score threshold (``test_score_thresh``), or, given
+    ``score_threshold``, those whose score reaches it.
     """
 
     def __init__(
@@ -78,10 +78,7 @@ class Predictor:
     def threshold_description(self) -> str:
         """Which score threshold the detections pass, for the log."""
         if self.score_threshold is None:
-            return (
-                f"the model's own test_score_thresh {self.model.test_score_thresh:g} (on the "
-                "class probability)"
-            )
+            return f"the model's own test_score_thresh {self.model.test_score_thresh:g}"
         return f"--confidence-threshold {self.score_threshold:g} (on the detection score)"
 
     def __call__(self, images: List[np.ndarray]) -> List[Instances]:
