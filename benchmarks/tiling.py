@@ -13,7 +13,7 @@ config's test resizing does): the whole image downscaled to it, and each tile of
 pixels. The table of AP, wall and CPU seconds per image (CPU: all threads of the process, the
 fairer figure on a shared machine) is printed and written to ``results.json``; ``--draw``
 writes one image's detections, whole and tiled, as ``predict_whole.png`` and
-``predict_tiled.png`` (a crop, at the score of ``--draw-threshold``).
+``predict_tiled.png`` (its top-left 384 pixels, at the score of ``--draw-threshold``).
 """
 
 import argparse
@@ -38,6 +38,7 @@ from atss.inference.coco_results import category_ids_from_coco, coco_records
 from atss.inference.predictor import Predictor, Tiling
 
 COCO_STATS = ["AP", "AP50", "AP75", "APs", "APm", "APl"]
+CROP = 384  # side of the drawn part of an image, in pixels
 
 
 def large_shapes(directory: Path, num_images: int, side: int) -> Path:
@@ -82,10 +83,10 @@ def run(predictor: Predictor, annotations: Path, images: Dict[int, np.ndarray]) 
 
 
 def draw(config: DeployConfig, image: np.ndarray, instances, threshold: float, path: Path):
-    """The detections of one image of at least ``threshold``, on its top-left quarter."""
+    """The detections of one image of at least ``threshold``, on its top-left CROP pixels."""
     instances = instances[instances.scores >= threshold]
     drawn = Visualizer(image[:, :, ::-1], config.metadata).draw_instance_predictions(instances)
-    crop = drawn.get_image()[: image.shape[0] // 4, : image.shape[1] // 4]
+    crop = drawn.get_image()[:CROP, :CROP]
     cv2.imwrite(str(path), crop[:, :, ::-1])
 
 
