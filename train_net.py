@@ -10,6 +10,7 @@ checks and the resumable data order of ``atss.engine`` (docs/getting_started.md)
     python train_net.py --config-file ... --eval-only train.init_checkpoint=/path/to/model.pth
 """
 
+import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)
 import logging
 import sys
 from fvcore.nn.precise_bn import get_bn_modules
@@ -38,11 +39,15 @@ from atss.engine.data_setup import (
     check_loader_classes,
     configure_lazy_data,
     configure_user_datasets,
+    dataset_names,
     preflight_loaders,
 )
 from atss.engine.ddp import create_ddp_model
 from atss.engine.defaults import ConfigError, build_model, get_weights, is_lazy, load_config
+from atss.engine.early_stopping import EarlyStop
 from atss.engine.evaluation import lazy_tta_test, yaml_tta_test
+from atss.engine.evaluation_hooks import check_evaluation_options, evaluation_hooks
+from atss.engine.evaluation_report import report_evaluation
 from atss.engine.train_loader import ResumableTrainLoader
 from atss.engine.trainer import Trainer, setup_atss_logger
 
@@ -55,8 +60,10 @@ def do_test(cfg, model) -> dict:
     # The loader before the evaluator: loading a generated dataset writes the JSON it reads.
     loader = instantiate(cfg.dataloader.test)
     check_loader_classes(cfg, cfg.dataloader.test)
-    results = inference_on_dataset(model, loader, instantiate(cfg.dataloader.evaluator))
+    evaluator = instantiate(cfg.dataloader.evaluator)
+    results = inference_on_dataset(model, loader, evaluator)
     print_csv_format(results)
+    report_evaluation(evaluator, dataset_names(cfg.dataloader.test)[0], cfg.train.output_dir)
     return results
 
 
@@ -91,9 +98,13 @@ def do_train(args, cfg) -> None:
             hooks.PeriodicCheckpointer(checkpointer, **cfg.train.checkpointer)
             if main_process
             else None,
-            None
-            if args.no_eval
-            else hooks.EvalHook(cfg.train.eval_period, lambda: do_test(cfg, model)),
+            *(
+                []
+                if args.no_eval
+                else evaluation_hooks(
+                    cfg, model, checkpointer, lambda: do_test(cfg, model), main_process
+                )
+            ),
             hooks.PeriodicWriter(
                 default_writers(cfg.train.output_dir, cfg.train.max_iter),
                 period=cfg.train.log_period,
@@ -107,7 +118,10 @@ def do_train(args, cfg) -> None:
     start_iter = trainer.iter + 1 if args.resume and checkpointer.has_checkpoint() else 0
     if resumable:
         train_loader.set_start_iter(start_iter)
-    trainer.train(start_iter, cfg.train.max_iter)
+    try:
+        trainer.train(start_iter, cfg.train.max_iter)
+    except EarlyStop:
+        pass  # logged with its reason; the hooks have ended the run as at its last iteration
 
 
 def eval_only(args, cfg):
@@ -163,9 +177,10 @@ def invoke_main() -> None:
                 "--config-file configs/Shapes/atss_R_18_FPN_shapes.py"
             )
         # Problems of the config and of data given by path stop here, before any process starts.
-        configure_user_datasets(
-            load_config(args.config_file, args.opts), args.eval_only or not args.no_eval
-        )
+        cfg = load_config(args.config_file, args.opts)
+        configure_user_datasets(cfg, args.eval_only or not args.no_eval)
+        if is_lazy(cfg):
+            check_evaluation_options(cfg, evaluate=not (args.eval_only or args.no_eval))
     except ConfigError as e:
         sys.exit(f"{parser.prog}: error: {e}")
     try:

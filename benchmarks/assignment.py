@@ -31,6 +31,7 @@ official-style baseline gave the same assignment.
 
 Usage (from the repository root): ``python benchmarks/assignment.py [--quick]``.
 """
+import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)
 import argparse
 import json
 import math

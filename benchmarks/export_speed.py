@@ -12,6 +12,7 @@ optimises on its first calls). Random weights, made to behave like trained ones 
 detections on the image before it is timed.
 """
 
+import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)
 import argparse
 import os
 import tempfile
@@ -50,7 +51,7 @@ def check_same_detections(exported: Instances, eager: Instances, name: str) -> N
     Each exported detection is an eager one: same class, IoU >= 0.999, score within 1e-4
     relative. Matched regardless of order: among the millions of (anchor, class) candidates of
     random weights on an 800x1216 image, scores closer than float rounding are common, so two
-    candidates may swap places (tests/test_export.py checks the order, on small images).
+    candidates may swap places (tests/export/test_export.py checks the order, on small images).
     """
     if len(exported) != len(eager):
         raise AssertionError(f"{name}: {len(exported)} detections vs {len(eager)} eager")

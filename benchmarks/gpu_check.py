@@ -30,6 +30,7 @@ that activations stay in float16's range through the 16 blocks; the models compu
 trained ones. Times are medians of ``time.perf_counter`` around calls that end with
 ``torch.cuda.synchronize``; inputs are already on the device.
 """
+import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)
 import argparse
 import contextlib
 import copy

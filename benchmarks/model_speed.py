@@ -4,11 +4,12 @@ R-50 FPN and this project's AutoAssign R-50 FPN, on the same 800x1216 input, in 
 
     python benchmarks/model_speed.py [--height 800 --width 1216 --repeats 3 --threads N]
 
-Both models are built from LazyConfigs with the same ResNet-50 + FPN P3-P7 backbone (random
+The three models are built from LazyConfigs with the same ResNet-50 + FPN P3-P7 backbone (random
 weights: timing does not depend on them). A training step is forward + backward with the losses
 of the model; inference is a forward pass in eval mode with the post-processing. Each figure is
 the median of ``--repeats`` runs after one warm-up run.
 """
+import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)
 import argparse
 from pathlib import Path
 import torch

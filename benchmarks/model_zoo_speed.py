@@ -9,6 +9,7 @@ Random weights (the time of the network does not depend on them; with the classi
 post-processing). Each time is the median of ``--repeats`` forward passes in eval mode after one
 warm-up pass, with the model's own preprocessing (normalisation, padding to a multiple of 32).
 """
+import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)
 import argparse
 import torch
 

@@ -2,7 +2,8 @@
 AP on ``shapes_val`` against wall time and CPU time for training recipes of the shapes models,
 each run the way a user runs it: ``python train_net.py --config-file CONFIG`` with an empty
 dataset directory (so the dataset is generated, as on a fresh machine), from the command to the
-AP table. Recipes run one after the other, side by side in one table:
+AP table. Recipes run one after the other; it prints one row per run (AP, AP50, AP75, APs, APm,
+APl, wall and CPU minutes: the README's quick-start table) and one row per recipe over its seeds:
 
     python benchmarks/quick_start.py [--recipes quick long] [--seeds 0 1] [--evals 4] \\
         [--output-dir output/quick_start] [--plot docs/images/quick_start.png] [KEY=VALUE ...]
@@ -15,6 +16,7 @@ under ``--output-dir``; ``--plot`` draws AP against wall and CPU time, one line 
 ``KEY=VALUE`` overrides go to every run (``train.max_iter=20`` for a look at the mechanics).
 """
 
+import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)
 import argparse
 import json
 import math
@@ -46,6 +48,10 @@ TARGET_WALL_S = 300.0
 TARGET_CPU_S = 600.0
 
 
+# The columns of detectron2's AP row, in its order.
+AP_COLUMNS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+
+
 @dataclass
 class Point:
     iteration: int
@@ -53,6 +59,14 @@ class Point:
     cpu_s: float
     ap: float
     ap50: float
+    ap75: float = math.nan
+    aps: float = math.nan
+    apm: float = math.nan
+    apl: float = math.nan
+
+    def ap_row(self) -> List[float]:
+        """The AP columns, as ``AP_COLUMNS``."""
+        return [self.ap, self.ap50, self.ap75, self.aps, self.apm, self.apl]
 
 
 @dataclass
@@ -117,12 +131,13 @@ def train(recipe: str, seed: int, evals: int, output_dir: Path, overrides: List[
         for line in child.stdout:
             log.write(line)
             if ap_row_next:
-                ap, ap50 = (float(v) for v in line.rsplit("copypaste: ", 1)[1].split(",")[:2])
+                aps = [float(v) for v in line.rsplit("copypaste: ", 1)[1].split(",")]
                 wall, cpu = time.perf_counter() - start, tree_cpu_seconds(process)
-                point = Point(iterations[len(run.points)], wall, cpu, ap, ap50)
+                point = Point(iterations[len(run.points)], wall, cpu, *aps[: len(AP_COLUMNS)])
                 run.points.append(point)
                 print(
-                    f"   iter {point.iteration:5d}  {wall:7.1f} s  {cpu:7.1f} CPU-s  AP {ap:5.1f}"
+                    f"   iter {point.iteration:5d}  {wall:7.1f} s  {cpu:7.1f} CPU-s  "
+                    f"AP {point.ap:5.1f}"
                 )
             ap_row_next = line.rstrip().endswith(AP_HEADER)
         returncode = child.wait()
@@ -142,6 +157,18 @@ def spread(values: List[float]) -> str:
     if len(values) == 1:
         return f"{mean:.1f}"
     return f"{mean:.1f} ± {(max(values) - min(values)) / 2:.1f}"
+
+
+def per_run(runs: List[Run]) -> str:
+    """One row per run: its final AP columns and its wall and CPU minutes."""
+    header = ["recipe", "seed", *AP_COLUMNS, "wall (min)", "CPU (min)"]
+    lines = [" ".join(f"{h:<10}" for h in header), "-" * 110]
+    for r in runs:
+        values = [*r.points[-1].ap_row(), r.wall_s / 60, r.cpu_s / 60]
+        lines.append(
+            f"{r.recipe:<10} {r.seed:<10} " + " ".join(f"{v:<10.1f}" for v in values)
+        )
+    return "\n".join(lines)
 
 
 def summary(runs: List[Run]) -> str:
@@ -207,6 +234,8 @@ def main() -> None:
         for seed in args.seeds
     ]
     (args.output_dir / "results.json").write_text(json.dumps([asdict(r) for r in runs], indent=1))
+    print(per_run(runs))
+    print()
     print(summary(runs))
     if args.plot:
         plot(runs, args.plot)

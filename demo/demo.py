@@ -8,9 +8,14 @@ as a COCO results file (``--json``) and drawn (``--output``); large images optio
     python demo/demo.py --published published/my_model --input my_images/ \\
         --json output/predictions.json --output output/drawn/
 
-Without ``--output`` and ``--json`` each result is shown in a window (Esc quits).
+Without ``--output`` and ``--json`` each result is shown in a window (Esc quits). The results
+file holds the detections of the model's own score threshold (those COCOEvaluator scores); the
+drawings those of the threshold recommended by the model's evaluation (``score_threshold.json``
+beside the config: a run's or a published entry's, docs/evaluation.md), else of 0.5.
+``--confidence-threshold`` sets both. The log says which and where they came from.
 """
 
+import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)
 import argparse
 import glob
 import json
@@ -28,6 +33,7 @@ from atss.checkpoint.atomic import write_atomically
 from atss.checkpoint.errors import CheckpointError
 from atss.config import ConfigError
 from atss.engine.defaults import config_kind
+from atss.evaluation import resolve_score_threshold
 from atss.export import DeployConfig
 from atss.inference import MERGE_METHODS, check_tiling
 from atss.inference.coco_results import (
@@ -83,7 +89,9 @@ def get_parser() -> argparse.ArgumentParser:
         "--confidence-threshold",
         type=float,
         default=None,
-        help="keep detections of at least this score (default: the model's own threshold)",
+        help="keep the detections of at least this score, in the results file and the drawings "
+        "(default: the model's own threshold in the file; the one recommended by its evaluation, "
+        "else 0.5, in the drawings)",
     )
     parser.add_argument(
         "--batch-size", type=int, default=1, help="images (or tiles) of one size run together"
@@ -222,12 +230,13 @@ def run_on_images(demo: VisualizationDemo, args, image_ids: Dict[str, object], r
             predictions = demo.predictor([image for _, image in images]) if images else []
             for (path, image), instances in zip(images, predictions):
                 results.add(instances, image_ids[path])
+                shown = demo.shown(instances)
+                logger.info(f"{path}: detected {len(shown)} instances")
                 if args.output:
-                    drawn = demo.draw(image, instances)
-                    drawn.save(output_path(args.output, path, len(paths)))
+                    demo.draw(image, shown).save(output_path(args.output, path, len(paths)))
                 elif show:
                     cv2.namedWindow(WINDOW_NAME, cv2.WINDOW_NORMAL)
-                    cv2.imshow(WINDOW_NAME, demo.draw(image, instances).get_image()[:, :, ::-1])
+                    cv2.imshow(WINDOW_NAME, demo.draw(image, shown).get_image()[:, :, ::-1])
                     if cv2.waitKey(0) == 27:
                         return  # esc to quit
             progress.update(min(batch_size, len(paths) - start))
@@ -298,15 +307,19 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                 image_ids = image_ids_from_coco(args.coco_json, files)
             else:
                 image_ids = image_ids_from_names(files)
+        draw_threshold, origin = resolve_score_threshold(
+            args.confidence_threshold, config.config_file
+        )
     except (ConfigError, CheckpointError, ValueError) as e:
         raise SystemExit(f"demo.py: error: {e}")
-    logger.info(f"Score threshold: {predictor.threshold_description}")
+    logger.info(f"Results: the detections of {predictor.threshold_description}")
+    logger.info(f"Drawing the detections with score >= {draw_threshold:.2f}: {origin}.")
     if tiling is not None:
         logger.info(
             f"Tiles of {tiling.tile} px overlapping by {tiling.overlap:g}, and the whole image, "
             f"merged by {tiling.merge}"
         )
-    demo = VisualizationDemo(predictor, config.metadata)
+    demo = VisualizationDemo(predictor, config.metadata, draw_threshold)
     if args.input:
         for path in missing:
             logger.warning(f"Skipped {path}: it does not exist.")

@@ -18,10 +18,21 @@ from atss.inference.predictor import Predictor
 class VisualizationDemo:
     """detectron2's ``VisualizationDemo``: detections drawn with the dataset's class names."""
 
-    def __init__(self, predictor: Predictor, metadata, instance_mode: ColorMode = ColorMode.IMAGE):
+    def __init__(
+        self,
+        predictor: Predictor,
+        metadata,
+        draw_threshold: float,
+        instance_mode: ColorMode = ColorMode.IMAGE,
+    ):
         self.predictor = predictor
         self.metadata = metadata
+        self.draw_threshold = draw_threshold
         self.instance_mode = instance_mode
+
+    def shown(self, instances: Instances) -> Instances:
+        """The detections drawn: those with a score of at least the drawing threshold."""
+        return instances[instances.scores >= self.draw_threshold]
 
     def draw(self, image_bgr: np.ndarray, instances: Instances) -> VisImage:
         visualizer = Visualizer(
@@ -31,8 +42,9 @@ class VisualizationDemo:
 
     def run_on_video(self, video: cv2.VideoCapture) -> Iterator[Tuple[int, Instances, np.ndarray]]:
         """
-        Yields (frame index from 0, detections, frame with them drawn in BGR) for each frame of
-        ``video`` (a file or a webcam); ``predictor.batch_size`` frames are run together.
+        Yields (frame index from 0, detections, the frame in BGR with those :meth:`shown` drawn)
+        for each frame of ``video`` (a file or a webcam); ``predictor.batch_size`` frames are run
+        together.
         """
         visualizer = VideoVisualizer(self.metadata, self.instance_mode)
         index = 0
@@ -46,6 +58,6 @@ class VisualizationDemo:
             if not frames:
                 break
             for frame, instances in zip(frames, self.predictor(frames)):
-                vis = visualizer.draw_instance_predictions(frame[:, :, ::-1], instances)
+                vis = visualizer.draw_instance_predictions(frame[:, :, ::-1], self.shown(instances))
                 yield index, instances, cv2.cvtColor(vis.get_image(), cv2.COLOR_RGB2BGR)
                 index += 1

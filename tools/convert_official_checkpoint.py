@@ -16,6 +16,7 @@ from the checkpoint and printed with the matching ``configs/Official`` file. Wit
 converted weights are also loaded into that config's model, and the conversion fails unless every
 tensor loads with no missing, unexpected or mis-shaped key. Nothing is written on failure.
 """
+import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)
 import argparse
 import logging
 import os

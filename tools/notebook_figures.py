@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """
-Refresh the README's pictures of the visualizer notebooks from their committed outputs: the
-figure of each notebook's cell tagged ``readme-figure``, resized to 800 px wide and saved as a
-palette PNG (a few tens of KB) in ``notebooks/figures/<notebook>.png``.
+Refresh the pictures that docs/visualization.md shows of the visualizer notebooks, from their
+committed outputs: the figure of each notebook's cell tagged ``readme-figure``, resized to 800 px
+wide and saved as a palette PNG (a few tens of KB) in ``notebooks/figures/<notebook>.png``.
 
     jupyter execute --inplace notebooks/*.ipynb  # re-execute the notebooks first, if needed
     python tools/notebook_figures.py

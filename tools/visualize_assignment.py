@@ -12,6 +12,7 @@ config follow the options (``key=value`` for LazyConfigs, ``KEY VALUE`` for YAML
 ``model.topk=15``.
 """
 
+import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)
 import argparse
 import os
 from matplotlib import pyplot as plt

@@ -15,3 +15,8 @@ from ..common.train import train
 
 model.num_classes = None  # the training set's
 train.output_dir = "./output/custom/atss_R_50_FPN_1x"
+# Evaluation every 5000 of the 90k iterations (18 evaluations) keeps model_best.pth meaningful;
+# early stopping ends a run whose AP has not improved in 5 of them; the validation loss is logged
+# at each (docs/evaluation.md).
+train.early_stop.enabled = True
+train.validation_loss = True

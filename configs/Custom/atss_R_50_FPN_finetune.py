@@ -20,3 +20,8 @@ train.max_iter = 12000
 train.eval_period = 2000
 train.checkpointer.period = 2000
 train.output_dir = "./output/custom/atss_R_50_FPN_finetune"
+# Early stopping ends a run whose AP has not improved in 3 of its 6 evaluations; the validation
+# loss is logged at each (docs/evaluation.md).
+train.early_stop.enabled = True
+train.early_stop.patience = 3
+train.validation_loss = True

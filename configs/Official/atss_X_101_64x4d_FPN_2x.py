@@ -10,6 +10,6 @@ from ..common.official import use_official_inference
 
 use_official_inference(model, dataloader)
 
-# Where the README's conversion command writes the converted checkpoint.
+# Where the conversion command of docs/official_models.md writes the converted checkpoint.
 train.init_checkpoint = "./checkpoints/official/atss_X_101_64x4d_FPN_2x.pth"
 train.output_dir = "./output/official/atss_X_101_64x4d_FPN_2x"

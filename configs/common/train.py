@@ -14,3 +14,9 @@ train.output_dir = "./output/atss_R_50_FPN_1x"
 # and evaluation alike, with one warning line (atss.data.coco_json; YAML:
 # DATASETS.DROP_INVALID_ANNOTATIONS).
 train.drop_invalid_annotations = False
+# Evaluation during training (atss.engine.evaluation_hooks, docs/evaluation.md): the checkpoint of
+# the best evaluation is kept as model_best.pth. The validation loss (a second pass over the test
+# set) and early stopping are off: the paper trains the full schedule; configs/Custom turn them on.
+train.best_checkpoint = dict(metric="bbox/AP")
+train.validation_loss = False
+train.early_stop = dict(enabled=False, patience=5, metric="bbox/AP", min_delta=0.1)

@@ -15,7 +15,7 @@ pytest.importorskip("detectron2", reason="detectron2 not installed")
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from quick_start import Point, Run, spread, summary  # noqa: E402
+from quick_start import Point, Run, per_run, spread, summary  # noqa: E402
 
 # Four iterations of two images: the mechanics, not the AP.
 TINY = ["train.max_iter=4", "dataloader.train.total_batch_size=2", "train.checkpointer.period=100"]
@@ -93,3 +93,12 @@ def test_summary_has_one_row_per_recipe_over_its_seeds():
     rows = summary(runs).splitlines()[2:]
     assert len(rows) == 1
     assert rows[0].split()[:4] == ["quick", "0,1", "40.0", "±"]
+
+
+def test_per_run_table_has_every_ap_column_and_both_times():
+    runs = [Run("quick", 1, [Point(10, 1.0, 2.0, 41.6, 62.5, 46.0, 40.0, 50.4, 40.0)], 276, 498)]
+    header, _, row = per_run(runs).splitlines()
+    assert header.split()[2:8] == ["AP", "AP50", "AP75", "APs", "APm", "APl"]
+    assert row.split() == (
+        ["quick", "1", "41.6", "62.5", "46.0", "40.0", "50.4", "40.0", "4.6", "8.3"]
+    )

@@ -91,6 +91,8 @@ def lazy_overrides(cfg, output_dir: Path) -> List[str]:
         "dataloader.train.num_workers=0",
         "dataloader.test.num_workers=0",
     ]
+    if OmegaConf.select(cfg, "train.early_stop.enabled", default=False):
+        overrides.append("train.early_stop.enabled=False")  # it needs evaluations before the end
     if "://" in str(cfg.train.init_checkpoint):
         overrides.append("train.init_checkpoint=")  # a download; the tests run offline
     overrides += _resize_overrides(cfg, "train") + _resize_overrides(cfg, "test")

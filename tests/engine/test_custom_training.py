@@ -3,7 +3,9 @@ Training on the user's own data from the command line (configs/Custom, docs/cust
 train_net.py takes a COCO JSON file or a VOC folder by path, prints the per-class AP table, fine-
 tunes from a checkpoint with another number of classes, and the run publishes as a model-zoo
 entry that loads back with the same detections. Bad input stops the run before it writes
-anything.
+anything. The trunk starts from torchvision's ImageNet ResNet-18 in torchvision's cache (a random
+one stands in for it), and offline without it the run stops with the fix; the other runs train
+from scratch (``train.init_checkpoint=``).
 """
 
 import json
@@ -17,6 +19,7 @@ pytest.importorskip("detectron2", reason="detectron2 not installed")
 
 import os  # noqa: E402
 import torch  # noqa: E402
+import torchvision  # noqa: E402
 
 from atss.engine.defaults import build_model, load_config  # noqa: E402
 from atss.model_zoo import get_published  # noqa: E402
@@ -29,7 +32,7 @@ CPU_CONFIG = "configs/Custom/atss_R_18_FPN_cpu.py"
 SHAPES_CONFIG = "configs/Shapes/atss_R_18_FPN_shapes_long.py"
 SHRINK = [
     "train.max_iter=20",
-    "train.eval_period=20",
+    "train.eval_period=10",
     "train.checkpointer.period=20",
     "dataloader.train.total_batch_size=2",
     "dataloader.train.num_workers=0",
@@ -38,6 +41,13 @@ SHRINK = [
     "dataloader.test.mapper.augmentations.0.short_edge_length=96",
 ]
 ENV = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+WEIGHTS_FILE = Path(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url).name
+
+
+def offline_env(torch_home: Path) -> dict:
+    """An empty torch.hub cache, and downloads sent to a proxy that refuses them: offline."""
+    proxy = "http://127.0.0.1:9"
+    return dict(ENV, TORCH_HOME=str(torch_home), https_proxy=proxy, http_proxy=proxy, no_proxy="")
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +55,17 @@ def data(tmp_path_factory):
     return write_custom_data(tmp_path_factory.mktemp("custom"))
 
 
-def train(data, output_dir: Path, train_set: str, test_set: str, *extra: str):
+def train(data, output_dir: Path, train_set: str, test_set: str, *extra: str, env=ENV, weights=""):
+    """The Custom CPU config, shrunk; from scratch unless ``weights`` (None: the config's own)."""
     return run_train_net(
-        ENV,
+        env,
         "--config-file",
         CPU_CONFIG,
         f"dataset.train.annotations={data[train_set]}",
         f"dataset.test.annotations={data[test_set]}",
         f"train.output_dir={output_dir}",
         *SHRINK,
+        *([] if weights is None else [f"train.init_checkpoint={weights}"]),
         *extra,
     )
 
@@ -66,7 +78,41 @@ def final_metrics(output_dir: Path) -> dict:
 @pytest.fixture(scope="module")
 def coco_run(data, tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("coco_run")
-    return train(data, output_dir, "coco_train", "coco_test"), output_dir
+    env = offline_env(tmp_path_factory.mktemp("torch_home"))
+    return train(data, output_dir, "coco_train", "coco_test", env=env), output_dir
+
+
+def test_the_empty_checkpoint_override_trains_from_scratch_offline(coco_run):
+    proc, _ = coco_run
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert "Initializing model from scratch" in proc.stdout
+    assert "tensors of the trunk" not in proc.stdout  # the log of torchvision:// weights
+
+
+def test_with_the_imagenet_weights_in_torchvisions_cache_the_trunk_starts_from_them(data, tmp_path):
+    weights = tmp_path / "torch_home" / "hub" / "checkpoints" / WEIGHTS_FILE
+    weights.parent.mkdir(parents=True)
+    torch.save(torchvision.models.resnet18().state_dict(), weights)
+    proc = train(
+        data, tmp_path / "out", "coco_train", "coco_test", "train.max_iter=2",
+        env=offline_env(tmp_path / "torch_home"), weights=None,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert f"from {weights}, 100 tensors of the trunk" in proc.stdout
+    assert "matched with submodule backbone.bottom_up" in proc.stdout
+
+
+def test_offline_without_the_imagenet_weights_the_run_stops_before_training_with_the_fix(
+    data, tmp_path
+):
+    proc = train(
+        data, tmp_path / "out", "coco_train", "coco_test",
+        env=offline_env(tmp_path / "torch_home"), weights=None,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert f"Place {WEIGHTS_FILE}" in proc.stdout, proc.stdout[-3000:]
+    assert 'train.init_checkpoint=""' in proc.stdout and "Traceback" not in proc.stdout
+    assert not (tmp_path / "out").exists()
 
 
 def test_trains_on_a_coco_json_file_and_prints_per_class_ap(coco_run):
@@ -178,8 +224,9 @@ def _detections(model, image):
 
 def test_a_published_model_gives_the_detections_of_the_run(published, coco_run):
     _, output_dir = coco_run
+    assert published.source == str(output_dir / "model_best.pth")
     run_model = build_model(load_config(str(output_dir / "config.yaml")), device="cpu")
-    run_model.load_state_dict(torch.load(output_dir / "model_final.pth")["model"])
+    run_model.load_state_dict(torch.load(published.source)["model"])
     run_model.head.cls_score.bias.data += 4.0  # enough detections to compare at random weights
     image = torch.randint(0, 255, (3, 80, 80)).float()
     zoo_model = get_published(published.directory, device="cpu")
@@ -199,7 +246,7 @@ def test_a_published_file_holds_the_weights_only(published):
 def test_a_published_model_starts_a_run_of_its_own(published, data, tmp_path):
     proc = train(
         data, tmp_path, "voc_train", "voc_test", f"train.init_checkpoint={published.checkpoint}",
-        "train.max_iter=2",
+        "train.max_iter=2", "train.early_stop.enabled=False",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "Fine-tuning" not in proc.stdout

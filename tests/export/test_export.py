@@ -32,6 +32,7 @@ from atss.export import (
 
 ROOT = Path(__file__).resolve().parents[2]
 SHAPES_CONFIG = str(ROOT / "configs" / "Shapes" / "atss_R_18_FPN_shapes.py")
+AUTOASSIGN_CONFIG = str(ROOT / "configs" / "Shapes" / "autoassign_R_18_FPN_shapes.py")
 TOLERANCE = 1e-4
 
 # Runs an exported file with only torch, torchvision, onnxruntime and numpy importable.
@@ -95,20 +96,22 @@ def sample_image(height: int = 128, width: int = 160) -> np.ndarray:
 @pytest.fixture(scope="module")
 def detecting_checkpoints(tmp_path_factory):
     """
-    ``checkpoint(*opts)``: random weights of the shapes model with the config options ``opts``,
-    whose class probabilities pass the test threshold (one file per set of options).
+    ``checkpoint(*opts, config=SHAPES_CONFIG)``: random weights of a shapes model with the config
+    options ``opts``, whose class probabilities pass the test threshold (one file per config and
+    set of options).
     """
     paths = {}
 
-    def checkpoint(*opts: str) -> str:
-        if opts not in paths:
+    def checkpoint(*opts: str, config: str = SHAPES_CONFIG) -> str:
+        key = (config, opts)
+        if key not in paths:
             torch.manual_seed(0)
-            model = DeployConfig(SHAPES_CONFIG, opts, allow_unloaded_weights=True).build_model()
+            model = DeployConfig(config, opts, allow_unloaded_weights=True).build_model()
             torch.nn.init.normal_(model.head.cls_score.weight, std=0.05)
             torch.nn.init.constant_(model.head.cls_score.bias, -2.0)
-            paths[opts] = str(tmp_path_factory.mktemp("weights") / "detecting.pth")
-            torch.save({"model": model.state_dict()}, paths[opts])
-        return paths[opts]
+            paths[key] = str(tmp_path_factory.mktemp("weights") / "detecting.pth")
+            torch.save({"model": model.state_dict()}, paths[key])
+        return paths[key]
 
     return checkpoint
 
@@ -127,12 +130,12 @@ def to_input(image_bgr: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(image_bgr.transpose(2, 0, 1).astype("float32"))
 
 
-def export(tmp_path, checkpoint, method, fmt, *opts) -> int:
+def export(tmp_path, checkpoint, method, fmt, *opts, config: str = SHAPES_CONFIG) -> int:
     image_file = tmp_path / "sample.png"
     cv2.imwrite(str(image_file), sample_image())
     argv = [
         "--config-file",
-        SHAPES_CONFIG,
+        config,
         "--export-method",
         method,
         "--format",
@@ -174,28 +177,39 @@ def reload_without_atss(tmp_path, path: Path, method: str, images) -> list:
 
 
 DCN = "model.head.use_dcn_in_tower=True"
+POINT = "model.regression_type=point"
 
 
 @pytest.mark.parametrize(
-    "method, fmt, opts",
+    "method, fmt, opts, config",
     [
-        pytest.param("tracing", "torchscript", [], id="tracing-torchscript"),
-        pytest.param("scripting", "torchscript", [], id="scripting-torchscript"),
-        pytest.param("tracing", "onnx", [], id="tracing-onnx"),
-        pytest.param("tracing", "torchscript", [DCN], id="tracing-torchscript-dcn"),
-        pytest.param("scripting", "torchscript", [DCN], id="scripting-torchscript-dcn"),
+        pytest.param("tracing", "torchscript", [], SHAPES_CONFIG, id="tracing-torchscript"),
+        pytest.param("scripting", "torchscript", [], SHAPES_CONFIG, id="scripting-torchscript"),
+        pytest.param("tracing", "onnx", [], SHAPES_CONFIG, id="tracing-onnx"),
+        pytest.param("tracing", "torchscript", [DCN], SHAPES_CONFIG, id="tracing-torchscript-dcn"),
+        pytest.param(
+            "scripting", "torchscript", [DCN], SHAPES_CONFIG, id="scripting-torchscript-dcn"
+        ),
+        pytest.param(
+            "tracing", "torchscript", [POINT], SHAPES_CONFIG, id="tracing-torchscript-point"
+        ),
+        pytest.param("tracing", "onnx", [POINT], SHAPES_CONFIG, id="tracing-onnx-point"),
+        pytest.param(
+            "tracing", "torchscript", [], AUTOASSIGN_CONFIG, id="tracing-torchscript-autoassign"
+        ),
+        pytest.param("tracing", "onnx", [], AUTOASSIGN_CONFIG, id="tracing-onnx-autoassign"),
     ],
 )
 def test_export_reloaded_without_atss_or_detectron2_gives_the_eager_detections(
-    tmp_path, detecting_checkpoints, method, fmt, opts
+    tmp_path, detecting_checkpoints, method, fmt, opts, config
 ):
     if fmt == "onnx":
         for module in ("onnx", "onnxruntime"):
             pytest.importorskip(module, reason=f"{module} not installed (the [export] extra)")
-    detecting_checkpoint = detecting_checkpoints(*opts)
-    assert export(tmp_path, detecting_checkpoint, method, fmt, *opts) == 0
+    detecting_checkpoint = detecting_checkpoints(*opts, config=config)
+    assert export(tmp_path, detecting_checkpoint, method, fmt, *opts, config=config) == 0
     eager_model = DeployConfig(
-        SHAPES_CONFIG, [f"train.init_checkpoint={detecting_checkpoint}", *opts]
+        config, [f"train.init_checkpoint={detecting_checkpoint}", *opts]
     ).build_model()
     exported_file = tmp_path / "out" / ("model.onnx" if fmt == "onnx" else "model.ts")
     # A second size: the exported model is not tied to the sample image's.
@@ -233,11 +247,30 @@ def test_scripting_to_onnx_is_refused():
 
 
 def test_scripting_point_regression_is_refused_with_the_reason():
-    config = DeployConfig(SHAPES_CONFIG, ["model.regression_type=point"], True)
+    config = DeployConfig(SHAPES_CONFIG, [POINT], True)
     model = config.build_model()
     with pytest.raises(UnsupportedExportError, match="Box2BoxTransformLinear"):
         check_exportable(model, "scripting", "torchscript")
     check_exportable(model, "tracing", "onnx")
+
+
+def test_scripting_autoassign_is_refused_with_the_reason_before_anything_is_written(
+    tmp_path, capsys
+):
+    argv = [
+        "--config-file",
+        AUTOASSIGN_CONFIG,
+        "--export-method",
+        "scripting",
+        "--output",
+        str(tmp_path / "out"),
+        "--allow-unloaded-weights",
+    ]
+    assert load_tool("tools/deploy/export_model.py").main(argv) == 2
+    assert "AutoAssign decodes boxes with detectron2's Box2BoxTransformLinear" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "out").exists()
 
 
 def test_detection_differences_reject_another_number_or_order_of_classes():

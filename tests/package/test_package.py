@@ -42,6 +42,7 @@ def test_detectron2_names_without_detectron2_raise_importerror_with_the_install_
     result = run_without_detectron2(f"from atss import {name}")
     assert result.returncode != 0
     assert f"ImportError: atss.{name} requires detectron2" in result.stderr
+    assert "`bash tools/install.sh`" in result.stderr
     assert "https://detectron2.readthedocs.io/en/latest/tutorials/install.html" in result.stderr
 
 
@@ -57,6 +58,7 @@ def test_unknown_attribute_is_an_attributeerror():
         "import atss.losses",
         "from atss.losses import atss_losses, centerness_targets",
         "from atss.anchor_grid import grid_topk_candidates",
+        "from atss.objects_without_positives import no_positive_reasons",
         "from atss.inference import merge_detections, reported_by_tile, tile_grid",
     ],
 )

@@ -109,7 +109,7 @@ def test_a_published_entry_on_a_folder_scores_in_pycocotools_as_in_the_evaluator
         "--coco-json", str(folder / "annotations.json"), "--batch-size", "4",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:]
-    assert "Score threshold: the model's own test_score_thresh 0.05" in proc.stdout
+    assert "Results: the detections of the model's own test_score_thresh 0.05" in proc.stdout
     stats = coco_eval(folder / "annotations.json", results)
     expected = evaluator_ap(entry, folder, tmp_path / "eval")["bbox"]
     assert expected["AP50"] > 0  # the weights detect something

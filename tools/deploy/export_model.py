@@ -14,6 +14,7 @@ relative); ``--run-eval`` evaluates it on the config's test set with COCOEvaluat
 eager model. Exports that cannot work (DCN to ONNX, ...) are refused before anything is written.
 """
 
+import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)
 import argparse
 import logging
 import os
@@ -26,6 +27,7 @@ from detectron2.utils.logger import setup_logger
 
 from atss.checkpoint.resilient import CheckpointError
 from atss.config import ConfigError
+from atss.evaluation import resolve_score_threshold, write_deployment_threshold
 from atss.export import (
     EXPORT_FORMATS,
     EXPORT_METHODS,
@@ -49,6 +51,14 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config-file", required=True, metavar="FILE", help="path to config file")
     parser.add_argument("--sample-image", default=None, help="sample image for input")
     parser.add_argument("--run-eval", action="store_true")
+    parser.add_argument(
+        "--score-threshold",
+        type=float,
+        default=None,
+        help="the score above which the deployment keeps detections, saved beside the exported "
+        "model as score_threshold.json (default: the one recommended by the model's evaluation, "
+        "saved beside its config, else 0.5)",
+    )
     parser.add_argument("--output", required=True, help="output directory for the converted model")
     parser.add_argument(
         "--allow-unloaded-weights",
@@ -102,6 +112,9 @@ def main(argv=None) -> int:
     else:
         path = export_scripting(model, args.output)
     logger.info(f"Wrote {path}")
+    threshold, origin = resolve_score_threshold(args.score_threshold, args.config_file)
+    saved = write_deployment_threshold(args.output, threshold, args.config_file)
+    logger.info(f"Keep the detections with score >= {threshold:.2f} ({origin}): {saved}")
 
     # Both at the size of the model input: the exported model leaves the resize to the caller.
     exported = ExportedDetector(path, args.export_method)

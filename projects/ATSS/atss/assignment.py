@@ -7,7 +7,8 @@ ground-truth boxes ``gt_boxes`` of shape ``(G, 4)``. It returns a LongTensor of 
 ``A = sum(A_l)`` on the inputs' device: for each anchor the index of its ground truth, ``NEGATIVE``
 (-1), or ``IGNORED`` (-2, only :func:`max_iou_assign` ignores anchors).
 
-- :func:`atss_assign`, :func:`atss_assign_batch`: Adaptive Training Sample Selection (Algorithm 1).
+- :func:`atss_assign`, :func:`atss_assign_batch`: Adaptive Training Sample Selection (Algorithm 1);
+  :func:`atss_candidates`, its per-object steps before an anchor claimed twice is resolved.
 - :func:`fcos_assign`: FCOS' spatial and scale constraint (Section 3.3), optionally with center
   sampling, the "lite" ATSS of Section 4.2.
 - :func:`max_iou_assign`: RetinaNet's IoU thresholds (Section 3.3, Tables 1-2).
@@ -19,7 +20,7 @@ ground-truth boxes ``gt_boxes`` of shape ``(G, 4)``. It returns a LongTensor of 
 IoU follows detectron2: a box's area is ``(x2 - x1) * (y2 - y1)``, without the "+1".
 """
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
@@ -32,6 +33,8 @@ __all__ = [
     "FCOS_CENTER_MARGIN",
     "atss_assign",
     "atss_assign_batch",
+    "ATSSCandidates",
+    "atss_candidates",
     "topk_nearest_candidates",
     "fcos_assign",
     "max_iou_assign",
@@ -226,6 +229,75 @@ def _resolve_winners(
     return torch.where(winner == no_winner, NEGATIVE, winner).view(num_images, num_anchors)
 
 
+class ATSSCandidates(NamedTuple):
+    """
+    Algorithm 1, lines 3-12, for G objects: what ATSS decides about each object's candidates
+    before the anchors claimed by several objects are resolved.
+    """
+
+    indices: Tensor  # (G, K) candidate anchors, indices into the concatenated anchors
+    ious: Tensor  # (G, K) their IoU with the object
+    threshold: Tensor  # (G,) mean + unbiased std of the candidates' IoUs (mean alone if K = 1)
+    center_inside: Tensor  # (G, K) bool: the candidate's centre is inside by the margin
+
+    @property
+    def is_positive(self) -> Tensor:
+        """(G, K) bool: line 12, IoU >= threshold and centre inside."""
+        return (self.ious >= self.threshold[:, None]) & self.center_inside
+
+
+def _candidates(
+    anchors_per_level: Sequence[Tensor],
+    anchors: Tensor,
+    gt_boxes: Tensor,
+    topk: int,
+    use_grid: bool,
+    center_margin: float,
+) -> ATSSCandidates:
+    """:func:`atss_candidates` on checked inputs (``anchors`` concatenated), G > 0."""
+    # Lines 3-6: candidates, only (G, k * L) of them; no (A, G) matrix on regular grids.
+    anchors_per_level, centers = list(anchors_per_level), _centers(gt_boxes)
+    candidates = grid_topk_candidates(anchors_per_level, centers, topk) if use_grid else None
+    if candidates is None:
+        candidates = topk_nearest_candidates(anchors_per_level, centers, topk)
+    candidate_boxes = anchors[candidates]  # (G, K, 4)
+
+    # Lines 7-10: per ground truth threshold = mean + std of the candidates' IoU. The standard
+    # deviation is the unbiased one (torch's default, as the official code); a single candidate
+    # has none and uses 0.
+    ious = broadcast_iou(candidate_boxes, gt_boxes[:, None, :])  # (G, K)
+    threshold = ious.mean(dim=1)
+    if ious.shape[1] > 1:
+        threshold = threshold + ious.std(dim=1)
+
+    # Line 12's other test: the anchor centre inside the ground truth.
+    sides = _distances_to_sides(_centers(candidate_boxes), gt_boxes[:, None, :])
+    return ATSSCandidates(candidates, ious, threshold, sides.amin(dim=-1) > center_margin)
+
+
+def atss_candidates(
+    anchors_per_level: List[Tensor],
+    gt_boxes: Tensor,
+    *,
+    topk: int = 9,
+    use_grid: bool = True,
+    center_margin: float = CENTER_IN_BOX_MARGIN,
+) -> ATSSCandidates:
+    """
+    The per-object steps of ATSS (Algorithm 1, lines 3-12) that :func:`atss_assign_batch`
+    resolves into an assignment: each object's candidates, their IoUs, its threshold and which
+    candidates have their centre inside it. Arguments as :func:`atss_assign`; ``gt_boxes``
+    (G, 4) with G > 0 and at least one anchor.
+    """
+    if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
+        raise ValueError(f"topk must be a positive int, got {topk!r}")
+    anchors = _checked_anchors(anchors_per_level)
+    gt_boxes = _checked_boxes([gt_boxes], ["gt_boxes"], like=anchors)
+    if gt_boxes.shape[0] == 0 or anchors.shape[0] == 0:
+        raise ValueError("atss_candidates needs at least one ground truth and one anchor")
+    return _candidates(anchors_per_level, anchors, gt_boxes, topk, use_grid, center_margin)
+
+
 def _atss_assign(
     anchors_per_level: Sequence[Tensor],
     gt_boxes_per_image: Sequence[Tensor],
@@ -244,28 +316,15 @@ def _atss_assign(
         return torch.full((num_images, num_anchors), NEGATIVE, dtype=torch.long, device=device)
 
     image_of_gt, index_in_image = _gts_by_image(gt_boxes_per_image, device)
-
-    # Lines 3-6: candidates, only (G, k * L) of them; no (A, G) matrix on regular grids.
-    anchors_per_level, centers = list(anchors_per_level), _centers(gt_boxes)
-    candidates = grid_topk_candidates(anchors_per_level, centers, topk) if use_grid else None
-    if candidates is None:
-        candidates = topk_nearest_candidates(anchors_per_level, centers, topk)
-    candidate_boxes = anchors[candidates]  # (G, K, 4)
-
-    # Lines 7-10: per ground truth threshold = mean + std of the candidates' IoU. The standard
-    # deviation is the unbiased one (torch's default, as the official code); a single candidate
-    # has none and uses 0.
-    ious = broadcast_iou(candidate_boxes, gt_boxes[:, None, :])  # (G, K)
-    threshold = ious.mean(dim=1)
-    if ious.shape[1] > 1:
-        threshold = threshold + ious.std(dim=1)
-
-    # Lines 11-12: IoU >= threshold and anchor centre inside the ground truth.
-    sides = _distances_to_sides(_centers(candidate_boxes), gt_boxes[:, None, :])
-    is_pos = (ious >= threshold[:, None]) & (sides.amin(dim=-1) > center_margin)
-
+    selected = _candidates(anchors_per_level, anchors, gt_boxes, topk, use_grid, center_margin)
     return _resolve_winners(
-        candidates, is_pos, ious, image_of_gt, index_in_image, num_images, num_anchors
+        selected.indices,
+        selected.is_positive,
+        selected.ious,
+        image_of_gt,
+        index_in_image,
+        num_images,
+        num_anchors,
     )
 
 

@@ -227,11 +227,14 @@ class CheckedCOCOEvaluator(COCOEvaluator):
     """
     detectron2's COCOEvaluator, whose ground truth leaves out the annotations that
     :func:`load_coco_instances` dropped from the dataset (see :func:`drop_invalid_annotations`),
-    so that evaluation counts the objects training saw.
+    so that evaluation counts the objects training saw. It keeps the ``COCOeval`` of each task
+    of its last evaluation in ``coco_evals`` (None where there was no detection), from which
+    :mod:`atss.evaluation` computes its report.
     """
 
     def __init__(self, dataset_name: str, *args, **kwargs):
         super().__init__(dataset_name, *args, **kwargs)
+        self.coco_evals = {}
         if dataset_name in _DROP_INVALID:
             json_file = PathManager.get_local_path(self._metadata.json_file)
             coco = COCO()
@@ -239,6 +242,14 @@ class CheckedCOCOEvaluator(COCOEvaluator):
             with contextlib.redirect_stdout(io.StringIO()):
                 coco.createIndex()
             self._coco_api = coco
+
+    def reset(self):
+        super().reset()
+        self.coco_evals = {}
+
+    def _derive_coco_results(self, coco_eval, iou_type, class_names=None):
+        self.coco_evals[iou_type] = coco_eval
+        return super()._derive_coco_results(coco_eval, iou_type, class_names)
 
 
 def register_coco_instances_checked(

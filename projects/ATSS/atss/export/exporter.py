@@ -16,6 +16,7 @@ from detectron2.export import (
     dump_torchscript_IR,
     scripting_with_instances,
 )
+from detectron2.modeling.box_regression import Box2BoxTransformLinear
 from detectron2.modeling.meta_arch.dense_detector import DenseDetector
 from detectron2.structures import Boxes
 
@@ -66,10 +67,13 @@ def unsupported_reason(model: nn.Module, method: str, fmt: str) -> Optional[str]
             "ONNX export for its deform_conv2d operator; export DCN models to TorchScript "
             "(--format torchscript), which runs them with torchvision's operator"
         )
-    if method == "scripting" and getattr(model, "regression_type", "box") == "point":
+    if method == "scripting" and isinstance(
+        getattr(model, "box2box_transform", None), Box2BoxTransformLinear
+    ):
         return (
-            "point regression decodes with detectron2's Box2BoxTransformLinear, which TorchScript "
-            "cannot compile; export point-regression configs with --export-method tracing"
+            f"{type(model).__name__} decodes boxes with detectron2's Box2BoxTransformLinear (point "
+            "regression, AutoAssign), which TorchScript cannot compile; export it with "
+            "--export-method tracing"
         )
     return None
 

@@ -3,7 +3,12 @@ A trained run published as a model-zoo entry, as detectron2's model zoo shares i
 
     DIR/NAME/model_final_<first 8 hex digits of its sha256>.pth   the model weights only
     DIR/NAME/config.yaml                                          the run's resolved config
-    DIR/NAME/metrics.json                                         its final evaluation
+    DIR/NAME/metrics.json                                         the checkpoint's evaluation
+    DIR/NAME/score_threshold.json                                 its recommended threshold
+
+The best checkpoint of the run (``model_best.pth``) is published by default, the final one on
+request or when the run kept no best; the recommended score threshold of its evaluation
+(:mod:`atss.evaluation.recommended_threshold`) goes with it, for the demo and the exporter.
 
 The checkpoint holds ``{"model": state_dict}``: no optimizer, scheduler or iteration, so it
 starts a fine-tuning run from iteration 0 and loads wherever a checkpoint is accepted
@@ -30,9 +35,26 @@ from ..checkpoint.atomic import write_atomically
 from ..checkpoint.errors import CheckpointError
 from ..checkpoint.published import PUBLISHED_NAME, published_name
 from ..checkpoint.strict import load_weights
+from ..engine.best_checkpoint import BEST_CHECKPOINT
 from ..engine.defaults import ConfigError, build_model, is_lazy, load_config
+from ..evaluation import (
+    MATCH_IOU,
+    THRESHOLD_FILE,
+    RecommendedThreshold,
+    read_recommended_threshold,
+    write_recommended_threshold,
+)
 
-__all__ = ["PublishedModel", "final_metrics", "get_published", "publish_run", "published_files"]
+__all__ = [
+    "CHECKPOINT_CHOICES",
+    "PublishedModel",
+    "final_metrics",
+    "get_published",
+    "publish_run",
+    "published_files",
+]
+
+CHECKPOINT_CHOICES = ("best", "final")
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
@@ -46,6 +68,8 @@ class PublishedModel:
     sha256: str
     metrics: Dict[str, float]
     iterations: Optional[int]
+    source: str = ""  # the run's checkpoint that was published
+    score_threshold: Optional[float] = None
 
     def model_zoo_row(self) -> str:
         """A row for MODEL_ZOO.md's table of models trained by this project."""
@@ -78,6 +102,52 @@ def final_metrics(run_dir: str) -> Dict[str, float]:
     return last
 
 
+def _evaluation_at(run_dir: str, iteration: Optional[int]) -> dict:
+    """
+    The record of ``metrics.json`` with the evaluation of the checkpoint saved at ``iteration``,
+    or {}: at that iteration, or at the next for the final evaluation, which detectron2's
+    trainer stores after the last iteration.
+    """
+    path = os.path.join(run_dir, METRICS_FILE)
+    if iteration is None or not os.path.isfile(path):
+        return {}
+    found = {}
+    with open(path) as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if record.get("iteration") in (iteration, iteration + 1) and "bbox/AP" in record:
+                found = record
+    return found
+
+
+def _threshold_of(run_dir: str, source: str, evaluation: dict) -> Optional[RecommendedThreshold]:
+    """The recommended threshold of the evaluation of ``source``: saved with the best
+    checkpoint, or read from the evaluation's metrics."""
+    name = os.path.basename(source)
+    saved = read_recommended_threshold(os.path.join(run_dir, CONFIG_FILE))
+    if saved is not None and saved.checkpoint == name:
+        return saved
+    if "report/score_threshold" not in evaluation:
+        return None
+    return RecommendedThreshold(
+        **{k: evaluation[f"report/{k}"] for k in ("score_threshold", "f1", "precision", "recall")},
+        iou=MATCH_IOU,
+        dataset=saved.dataset if saved is not None else "the test set",
+        iteration=evaluation["iteration"],
+        checkpoint=name,
+    )
+
+
+def _checkpoint_to_publish(run_dir: str, which: str) -> str:
+    best = os.path.join(run_dir, f"{BEST_CHECKPOINT}.pth")
+    if which == "best" and os.path.isfile(best):
+        return best
+    return _final_checkpoint(run_dir)
+
+
 def _final_checkpoint(run_dir: str) -> str:
     final = os.path.join(run_dir, "model_final.pth")
     if os.path.isfile(final):
@@ -108,11 +178,18 @@ def _write_resolved_config(source: str, target: str) -> None:
         os.replace(os.path.join(tmp, CONFIG_FILE), target)
 
 
-def publish_run(run_dir: str, name: str, output: str = "published") -> PublishedModel:
+def publish_run(
+    run_dir: str, name: str, output: str = "published", checkpoint: str = "best"
+) -> PublishedModel:
     """
-    Publish the run of ``run_dir`` (a ``train_net.py`` output directory) as ``output/name/``.
-    ConfigError when the run has no config or checkpoint; the files are written atomically.
+    Publish the run of ``run_dir`` (a ``train_net.py`` output directory) as ``output/name/``:
+    its ``model_best.pth`` (``checkpoint="best"``, when the run kept one) or its final
+    checkpoint (``"final"``), with the metrics and recommended threshold of that checkpoint's
+    evaluation. ConfigError when the run has no config or checkpoint; the files are written
+    atomically.
     """
+    if checkpoint not in CHECKPOINT_CHOICES:
+        raise ConfigError(f"checkpoint={checkpoint!r}: choose one of {CHECKPOINT_CHOICES}.")
     if not os.path.isdir(run_dir):
         raise ConfigError(f"Run directory {run_dir} does not exist.")
     config = os.path.join(run_dir, CONFIG_FILE)
@@ -120,7 +197,7 @@ def publish_run(run_dir: str, name: str, output: str = "published") -> Published
         raise ConfigError(f"{run_dir} has no {CONFIG_FILE}, which train_net.py writes at start-up.")
     if not name or os.sep in name or name in (".", ".."):
         raise ConfigError(f"--name {name!r} must be a plain directory name, e.g. atss_R_18_voc.")
-    source = _final_checkpoint(run_dir)
+    source = _checkpoint_to_publish(run_dir, checkpoint)
     try:
         checkpoint = torch.load(source, map_location="cpu", weights_only=False)
     except Exception as e:
@@ -137,12 +214,25 @@ def publish_run(run_dir: str, name: str, output: str = "published") -> Published
             os.unlink(os.path.join(directory, old))
     write_atomically(target, lambda f: f.write(data))
     _write_resolved_config(config, os.path.join(directory, CONFIG_FILE))
-    metrics = final_metrics(run_dir)
-    iterations = metrics.pop("iteration", None)
+    evaluation = _evaluation_at(run_dir, checkpoint.get("iteration"))
+    metrics = (
+        {k: v for k, v in evaluation.items() if k.startswith("bbox/")}
+        if evaluation
+        else final_metrics(run_dir)
+    )
+    iterations = evaluation.get("iteration", metrics.pop("iteration", None))
     iterations = iterations + 1 if iterations is not None else checkpoint.get("iteration")
     text = json.dumps(metrics, indent=2, sort_keys=True).encode()
     write_atomically(os.path.join(directory, METRICS_FILE), lambda f: f.write(text))
-    return PublishedModel(name, directory, target, sha256, metrics, iterations)
+    threshold = _threshold_of(run_dir, source, evaluation)
+    if threshold is not None:
+        write_recommended_threshold(directory, threshold)
+    elif os.path.isfile(os.path.join(directory, THRESHOLD_FILE)):
+        os.unlink(os.path.join(directory, THRESHOLD_FILE))  # an earlier publication's
+    return PublishedModel(
+        name, directory, target, sha256, metrics, iterations, source,
+        None if threshold is None else threshold.score_threshold,
+    )  # fmt: skip
 
 
 def published_files(entry: str) -> Tuple[str, str]:

@@ -1,8 +1,9 @@
 """
 Visualizations of ATSS (detectron2 needed): detections drawn with detectron2's ``Visualizer``,
 each step of the label assignment (candidates per level, their IoU statistics, the positives of
-any registered rule), positives against object size over a dataset, and training curves. Used by
-the notebooks in ``notebooks/`` and by ``tools/visualize_assignment.py``.
+any registered rule), positives against object size over a dataset, training curves and the
+figures of the evaluation report (docs/evaluation.md). Used by the notebooks in ``notebooks/``,
+by ``tools/visualize_assignment.py`` and by ``atss.evaluation.write_report``.
 """
 
 from .curves import curve_panels, load_metrics, metric_series, plot_training_curves
@@ -29,8 +30,15 @@ from .inputs import (
     load_model,
     shapes_model,
     short_run_command,
+    short_run_dir,
 )
 from .predictions import matched_objects, predict
+from .report_figures import (
+    plot_confusion_matrix,
+    plot_pr_curves,
+    plot_threshold_curves,
+    save_report_figures,
+)
 from .selection import (
     PAPER_RULES,
     AssignmentView,

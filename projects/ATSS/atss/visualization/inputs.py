@@ -6,9 +6,10 @@ finding the shapes model the notebooks show.
 
 import copy
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import detectron2.data.transforms as T
 from detectron2.config import instantiate
@@ -28,6 +29,7 @@ __all__ = [
     "annotated_mapper",
     "shapes_model",
     "short_run_command",
+    "short_run_dir",
 ]
 
 # The main job of the quick start, and its output relative to the directory it ran from.
@@ -110,13 +112,23 @@ class ShapesModel:
         )
 
 
-def short_run_command(run_dir: Union[str, Path]) -> str:
-    """The ``train_net.py`` command of the short run, from the repository root."""
-    overrides = " ".join(SHORT_RUN_OVERRIDES)
-    return (
-        "python train_net.py --config-file configs/Shapes/atss_R_18_FPN_shapes.py "
-        f"{overrides} train.output_dir={run_dir}"
-    )
+def short_run_command(run_dir: Union[str, Path]) -> List[str]:
+    """The arguments of ``train_net.py`` for the short run, from the repository root (the
+    notebooks run them with their own interpreter when there is no trained model)."""
+    return [
+        "train_net.py",
+        "--config-file",
+        "configs/Shapes/atss_R_18_FPN_shapes.py",
+        *SHORT_RUN_OVERRIDES,
+        f"train.output_dir={run_dir}",
+    ]
+
+
+def short_run_dir(root: Union[str, Path] = ".") -> Path:
+    """Where the short run is: ``$ATSS_NOTEBOOK_RUN_DIR``, or ``output/notebook_short_run``
+    under ``root``."""
+    run_dir = os.environ.get("ATSS_NOTEBOOK_RUN_DIR") or Path(root) / DEFAULT_SHORT_RUN_DIR
+    return Path(run_dir).resolve()
 
 
 def shapes_model(root: Union[str, Path] = ".", run_dir: Optional[str] = None) -> ShapesModel:
@@ -124,8 +136,8 @@ def shapes_model(root: Union[str, Path] = ".", run_dir: Optional[str] = None) ->
     The model of the shapes main job (``SHAPES_CHECKPOINT`` under ``root``, the directory it ran
     from) when it exists, or while it trains its latest checkpoint (named by detectron2's
     ``last_checkpoint`` file); otherwise the short run's (:func:`short_run_command`) in
-    ``run_dir`` (default ``$ATSS_NOTEBOOK_RUN_DIR`` or ``output/notebook_short_run`` under
-    ``root``). Raises FileNotFoundError with the commands to run when there is neither.
+    ``run_dir`` (default :func:`short_run_dir`). Raises FileNotFoundError with the commands to
+    run when there is neither.
     """
     root = Path(root).resolve()
     checkpoint = root / SHAPES_CHECKPOINT
@@ -136,15 +148,13 @@ def shapes_model(root: Union[str, Path] = ".", run_dir: Optional[str] = None) ->
         source = "main job in progress"
     if checkpoint.is_file():
         return ShapesModel(SHAPES_CONFIG, str(checkpoint), str(main_dir / "metrics.json"), source)
-    run_dir = Path(
-        run_dir or os.environ.get("ATSS_NOTEBOOK_RUN_DIR") or root / DEFAULT_SHORT_RUN_DIR
-    ).resolve()
+    run_dir = Path(run_dir).resolve() if run_dir else short_run_dir(root)
     checkpoint = run_dir / "model_final.pth"
     if not checkpoint.is_file():
         raise FileNotFoundError(
             f"No shapes model: neither {root / SHAPES_CHECKPOINT} nor {checkpoint} exists. Train "
             "the main job (python train_net.py --config-file "
             "configs/Shapes/atss_R_18_FPN_shapes.py, minutes on a CPU) or a short run "
-            f"({short_run_command(run_dir)}) from the repository root first."
+            f"(python {shlex.join(short_run_command(run_dir))}) from the repository root first."
         )
     return ShapesModel(SHAPES_CONFIG, str(checkpoint), str(run_dir / "metrics.json"), "short run")
