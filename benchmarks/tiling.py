@@ -16,6 +16,7 @@ writes one image's detections, whole and tiled, as ``predict_whole.png`` and
 ``predict_tiled.png`` (its top-left 384 pixels, at the score of ``--draw-threshold``).
 """
 
+import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)
 import argparse
 import json
 import numpy as np
