@@ -1,39 +1,18 @@
 """
-detectron2's demo predictor for ATSS configs, LazyConfig or YAML: :class:`Predictor` runs the
-model on one BGR image as detectron2's ``DefaultPredictor`` does, and :class:`VisualizationDemo`
-draws its detections with the class names of the config's test set.
+detectron2's demo drawing for ATSS: :class:`VisualizationDemo` draws the detections of an
+:class:`atss.inference.Predictor` with the class names of the config's test set, on images and on
+the frames of a video.
 """
 
 import numpy as np
-from typing import Iterator
+from typing import Iterator, List, Tuple
 import cv2
-import torch
 
+from detectron2.structures import Instances
 from detectron2.utils.video_visualizer import VideoVisualizer
 from detectron2.utils.visualizer import ColorMode, VisImage, Visualizer
 
-from atss.export import DeployConfig
-
-
-class Predictor:
-    """
-    The model of a config with its weights, on one image: (H, W, 3) uint8 in BGR (OpenCV's order)
-    in, ``{"instances": Instances}`` at the image's size out.
-    """
-
-    def __init__(self, config: DeployConfig):
-        self.config = config
-        self.model = config.build_model()
-        self.input_format = config.input_format
-        if self.input_format not in ("BGR", "RGB"):
-            raise ValueError(f"The demo reads colour images; input format {self.input_format!r}")
-
-    def __call__(self, image_bgr: np.ndarray) -> dict:
-        if image_bgr.ndim != 3 or image_bgr.shape[2] != 3:
-            raise ValueError(f"Expected an (H, W, 3) BGR image, got shape {image_bgr.shape}")
-        image = image_bgr[:, :, ::-1] if self.input_format == "RGB" else image_bgr
-        with torch.no_grad():
-            return self.model([self.config.preprocess(np.ascontiguousarray(image))])[0]
+from atss.inference.predictor import Predictor
 
 
 class VisualizationDemo:
@@ -41,40 +20,44 @@ class VisualizationDemo:
 
     def __init__(
         self,
-        config: DeployConfig,
-        confidence_threshold: float = 0.5,
+        predictor: Predictor,
+        metadata,
+        draw_threshold: float,
         instance_mode: ColorMode = ColorMode.IMAGE,
     ):
-        self.metadata = config.metadata
-        self.predictor = Predictor(config)
-        self.confidence_threshold = confidence_threshold
+        self.predictor = predictor
+        self.metadata = metadata
+        self.draw_threshold = draw_threshold
         self.instance_mode = instance_mode
 
-    def predict(self, image_bgr: np.ndarray) -> dict:
-        """The model's detections with a score of at least the confidence threshold."""
-        instances = self.predictor(image_bgr)["instances"].to("cpu")
-        return {"instances": instances[instances.scores >= self.confidence_threshold]}
+    def shown(self, instances: Instances) -> Instances:
+        """The detections drawn: those with a score of at least the drawing threshold."""
+        return instances[instances.scores >= self.draw_threshold]
 
-    def run_on_image(self, image_bgr: np.ndarray):
-        """
-        Returns:
-            predictions: the detections shown, ``{"instances": Instances}``.
-            vis_output (VisImage): the image with the detections drawn.
-        """
-        predictions = self.predict(image_bgr)
+    def draw(self, image_bgr: np.ndarray, instances: Instances) -> VisImage:
         visualizer = Visualizer(
             image_bgr[:, :, ::-1], self.metadata, instance_mode=self.instance_mode
         )
-        vis_output: VisImage = visualizer.draw_instance_predictions(predictions["instances"])
-        return predictions, vis_output
+        return visualizer.draw_instance_predictions(instances)
 
-    def run_on_video(self, video: cv2.VideoCapture) -> Iterator[np.ndarray]:
-        """Yields each frame of ``video`` (a file or a webcam) with its detections, in BGR."""
+    def run_on_video(self, video: cv2.VideoCapture) -> Iterator[Tuple[int, Instances, np.ndarray]]:
+        """
+        Yields (frame index from 0, detections, the frame in BGR with those :meth:`shown` drawn)
+        for each frame of ``video`` (a file or a webcam); ``predictor.batch_size`` frames are run
+        together.
+        """
         visualizer = VideoVisualizer(self.metadata, self.instance_mode)
+        index = 0
         while video.isOpened():
-            success, frame = video.read()
-            if not success:
+            frames: List[np.ndarray] = []
+            while len(frames) < self.predictor.batch_size:
+                success, frame = video.read()
+                if not success:
+                    break
+                frames.append(frame)
+            if not frames:
                 break
-            instances = self.predict(frame)["instances"]
-            vis = visualizer.draw_instance_predictions(frame[:, :, ::-1], instances)
-            yield cv2.cvtColor(vis.get_image(), cv2.COLOR_RGB2BGR)
+            for frame, instances in zip(frames, self.predictor(frames)):
+                vis = visualizer.draw_instance_predictions(frame[:, :, ::-1], self.shown(instances))
+                yield index, instances, cv2.cvtColor(vis.get_image(), cv2.COLOR_RGB2BGR)
+                index += 1

@@ -59,6 +59,7 @@ def test_unknown_attribute_is_an_attributeerror():
         "from atss.losses import atss_losses, centerness_targets",
         "from atss.anchor_grid import grid_topk_candidates",
         "from atss.objects_without_positives import no_positive_reasons",
+        "from atss.inference import merge_detections, reported_by_tile, tile_grid",
     ],
 )
 def test_pure_torch_modules_import_without_detectron2(statement):

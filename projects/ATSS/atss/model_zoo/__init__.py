@@ -12,4 +12,4 @@ from .model_zoo import (
     get_config,
     get_config_file,
 )
-from .publish import PublishedModel, get_published, publish_run
+from .publish import PublishedModel, get_published, publish_run, published_files

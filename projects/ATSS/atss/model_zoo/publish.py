@@ -23,7 +23,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 import torch
 from omegaconf import OmegaConf
 from torch import nn
@@ -45,7 +45,14 @@ from ..evaluation import (
     write_recommended_threshold,
 )
 
-__all__ = ["CHECKPOINT_CHOICES", "PublishedModel", "final_metrics", "get_published", "publish_run"]
+__all__ = [
+    "CHECKPOINT_CHOICES",
+    "PublishedModel",
+    "final_metrics",
+    "get_published",
+    "publish_run",
+    "published_files",
+]
 
 CHECKPOINT_CHOICES = ("best", "final")
 
@@ -220,14 +227,10 @@ def publish_run(
     )  # fmt: skip
 
 
-def get_published(entry: str, device: Optional[str] = None) -> nn.Module:
+def published_files(entry: str) -> Tuple[str, str]:
     """
-    The model of a published entry, with its weights (strictly loaded, checksum checked), in
-    training mode as ``model_zoo.get`` returns it.
-
-    Args:
-        entry: the entry's directory, or its ``model_final_<hex>.pth`` (a path or a URL, whose
-            ``config.yaml`` is beside it).
+    The local config file and the checkpoint of a published entry: its directory, or its
+    ``model_final_<hex>.pth`` (a path or a URL, whose ``config.yaml`` is beside it).
     """
     if os.path.isdir(entry):
         names = [n for n in os.listdir(entry) if PUBLISHED_NAME.match(n)]
@@ -238,7 +241,19 @@ def get_published(entry: str, device: Optional[str] = None) -> nn.Module:
         checkpoint = os.path.join(entry, names[0])
     else:
         checkpoint = entry
-    config = PathManager.get_local_path(checkpoint.rsplit("/", 1)[0] + "/" + CONFIG_FILE)
+    return PathManager.get_local_path(checkpoint.rsplit("/", 1)[0] + "/" + CONFIG_FILE), checkpoint
+
+
+def get_published(entry: str, device: Optional[str] = None) -> nn.Module:
+    """
+    The model of a published entry, with its weights (strictly loaded, checksum checked), in
+    training mode as ``model_zoo.get`` returns it.
+
+    Args:
+        entry: the entry's directory, or its ``model_final_<hex>.pth`` (a path or a URL, whose
+            ``config.yaml`` is beside it).
+    """
+    config, checkpoint = published_files(entry)
     cfg = load_config(config)
     if device is None and not torch.cuda.is_available():
         device = "cpu"
