@@ -32,7 +32,6 @@ from detectron2.utils.logger import setup_logger
 from atss.checkpoint.atomic import write_atomically
 from atss.checkpoint.errors import CheckpointError
 from atss.config import ConfigError
-from atss.engine.defaults import config_kind
 from atss.evaluation import resolve_score_threshold
 from atss.export import DeployConfig
 from atss.inference import MERGE_METHODS, check_tiling
@@ -161,12 +160,9 @@ def model_config(args) -> DeployConfig:
     """The config of ``--config-file``, or that of a ``--published`` entry with its weights."""
     if args.config_file:
         return DeployConfig(args.config_file, args.opts, args.allow_unloaded_weights)
+    # A published entry's config.yaml is the LazyConfig its run saved.
     config_file, checkpoint = published_files(args.published)
-    weights = (
-        [f"train.init_checkpoint={checkpoint}"]
-        if config_kind(config_file) == "lazy"
-        else ["MODEL.WEIGHTS", checkpoint]
-    )
+    weights = [f"train.init_checkpoint={checkpoint}"]
     return DeployConfig(config_file, weights + list(args.opts), args.allow_unloaded_weights)
 
 

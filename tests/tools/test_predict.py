@@ -30,8 +30,8 @@ from detectron2.data import DatasetMapper, build_detection_test_loader  # noqa: 
 from detectron2.evaluation import COCOEvaluator, inference_on_dataset  # noqa: E402
 from detectron2.structures import Boxes, Instances  # noqa: E402
 
+from atss.config import load_config  # noqa: E402
 from atss.data import ShapesSpec, generate_shapes, register_coco_instances_checked  # noqa: E402
-from atss.engine.defaults import load_config  # noqa: E402
 from atss.export import DeployConfig  # noqa: E402
 from atss.inference.predictor import Predictor, Tiling  # noqa: E402
 from atss.inference.tiling import tile_grid  # noqa: E402
