@@ -8,7 +8,11 @@ import torch
 from torch import Tensor
 from torchvision.ops import box_iou
 
-__all__ = ["box_voting"]
+__all__ = ["MERGE_METHODS", "box_voting"]
+
+# How the detections of several passes over one image are merged: soft box voting, or class-wise
+# NMS (test-time augmentation and tiled inference).
+MERGE_METHODS = ("soft_vote", "nms")
 
 
 def box_voting(

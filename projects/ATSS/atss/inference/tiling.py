@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from torchvision.ops import batched_nms
 
-from ..box_voting import box_voting
+from ..box_voting import MERGE_METHODS, box_voting
 
 __all__ = [
     "MERGE_METHODS",
@@ -29,7 +29,6 @@ __all__ = [
 ]
 
 # The names of the test-time augmentation's merges (atss.modeling.test_time_augmentation).
-MERGE_METHODS = ("soft_vote", "nms")
 
 
 @dataclass(frozen=True)

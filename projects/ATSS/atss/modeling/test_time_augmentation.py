@@ -25,11 +25,9 @@ from detectron2.data.transforms import (
 from detectron2.layers import batched_nms
 from detectron2.structures import Boxes, Instances
 
-from ..box_voting import box_voting
+from ..box_voting import MERGE_METHODS, box_voting
 
 __all__ = ["ATSSDatasetMapperTTA", "ATSSWithTTA", "MERGE_METHODS"]
-
-MERGE_METHODS = ("soft_vote", "nms")
 
 
 class ATSSDatasetMapperTTA:
