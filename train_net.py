@@ -16,14 +16,7 @@ from fvcore.nn.precise_bn import get_bn_modules
 from omegaconf import OmegaConf
 
 from detectron2.config import instantiate
-from detectron2.engine import (
-    AMPTrainer,
-    SimpleTrainer,
-    default_setup,
-    default_writers,
-    hooks,
-    launch,
-)
+from detectron2.engine import default_setup, default_writers, hooks, launch
 from detectron2.evaluation import inference_on_dataset, print_csv_format, verify_results
 from detectron2.utils import comm
 
@@ -43,6 +36,7 @@ from atss.engine.data_setup import (
 from atss.engine.ddp import create_ddp_model
 from atss.engine.defaults import ConfigError, build_model, get_weights, is_lazy, load_config
 from atss.engine.evaluation import lazy_tta_test, yaml_tta_test
+from atss.engine.precision import apply_precision, build_trainer, precision_of_config
 from atss.engine.train_loader import ResumableTrainLoader
 from atss.engine.trainer import Trainer, setup_atss_logger
 
@@ -61,7 +55,8 @@ def do_test(cfg, model) -> dict:
 
 
 def do_train(args, cfg) -> None:
-    model = build_model(cfg)
+    precision = precision_of_config(cfg)
+    model = apply_precision(build_model(cfg), precision)
     logger.info("Model:\n{}".format(model))
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
@@ -70,9 +65,7 @@ def do_train(args, cfg) -> None:
     preflight_loaders(cfg, train_loader)  # the test set's problems stop the run now, not later
 
     model = create_ddp_model(model, **cfg.train.ddp)
-    trainer = (AMPTrainer if cfg.train.amp.enabled else SimpleTrainer)(
-        model, train_loader, optimizer
-    )
+    trainer = build_trainer(model, train_loader, optimizer, precision)
     resumable = isinstance(train_loader, ResumableTrainLoader)
     checkpointer = ResilientCheckpointer(
         model, cfg.train.output_dir, trainer=trainer, data_order=train_loader if resumable else None
@@ -112,7 +105,7 @@ def do_train(args, cfg) -> None:
 
 def eval_only(args, cfg):
     """Evaluate the checkpoint of ``train.init_checkpoint`` / ``MODEL.WEIGHTS`` (or --resume)."""
-    model = create_ddp_model(build_model(cfg))
+    model = create_ddp_model(apply_precision(build_model(cfg), precision_of_config(cfg)))
     output_dir = cfg.train.output_dir if is_lazy(cfg) else cfg.OUTPUT_DIR
     checkpointer = ResilientCheckpointer(model, output_dir)
     weights = cfg.train.init_checkpoint if is_lazy(cfg) else cfg.MODEL.WEIGHTS

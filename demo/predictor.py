@@ -12,18 +12,20 @@ import torch
 from detectron2.utils.video_visualizer import VideoVisualizer
 from detectron2.utils.visualizer import ColorMode, VisImage, Visualizer
 
+from atss.engine.precision import apply_precision, precision_of_config
 from atss.export import DeployConfig
 
 
 class Predictor:
     """
     The model of a config with its weights, on one image: (H, W, 3) uint8 in BGR (OpenCV's order)
-    in, ``{"instances": Instances}`` at the image's size out.
+    in, ``{"instances": Instances}`` at the image's size out. The model runs on the CPU in the
+    config's precision (``train.amp``: bfloat16 where the CPU has the units, docs/benchmarks.md).
     """
 
     def __init__(self, config: DeployConfig):
         self.config = config
-        self.model = config.build_model()
+        self.model = apply_precision(config.build_model(), precision_of_config(config.cfg, "cpu"))
         self.input_format = config.input_format
         if self.input_format not in ("BGR", "RGB"):
             raise ValueError(f"The demo reads colour images; input format {self.input_format!r}")

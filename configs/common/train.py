@@ -14,3 +14,12 @@ train.output_dir = "./output/atss_R_50_FPN_1x"
 # and evaluation alike, with one warning line (atss.data.coco_json; YAML:
 # DATASETS.DROP_INVALID_ANNOTATIONS).
 train.drop_invalid_annotations = False
+# Number type and memory format (atss.engine.precision, docs/benchmarks.md): "auto" trains and
+# infers in bfloat16 autocast on a CPU whose native bfloat16 units include one of `cpu_units`
+# (those on which the model was measured faster, benchmarks/cpu_precision.py), float32 elsewhere
+# (on CUDA too); True forces mixed precision (detectron2's float16 AMP on CUDA, `dtype="bfloat16"`
+# for bfloat16 there), False float32. `channels_last` stores the weights NHWC under autocast.
+train.amp.enabled = "auto"
+train.amp.dtype = None
+train.amp.channels_last = True
+train.amp.cpu_units = ["amx_bf16", "avx512_bf16"]

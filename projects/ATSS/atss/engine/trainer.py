@@ -22,6 +22,7 @@ from ..data import (
 )
 from .data_setup import preflight_datasets
 from .defaults import get_num_classes
+from .precision import apply_precision, build_trainer, precision_of_config
 from .train_loader import build_resumable_train_loader
 
 __all__ = ["Trainer", "setup_atss_logger"]
@@ -37,7 +38,8 @@ class Trainer(DefaultTrainer):
     """
     detectron2's DefaultTrainer, evaluating with COCOEvaluator and checking dataset classes, with
     the LazyConfig route's reliability: datasets checked before training, a resumable data order,
-    atomic checkpoints with fallback, image errors that name the file. ``evaluate=False`` trains
+    atomic checkpoints with fallback, image errors that name the file, and the precision of
+    :mod:`.precision` (``SOLVER.AMP.ENABLED``: bfloat16 on a CPU). ``evaluate=False`` trains
     without evaluating.
     """
 
@@ -48,6 +50,15 @@ class Trainer(DefaultTrainer):
         preflight_datasets(cfg.DATASETS.TEST)
         self.evaluate = evaluate
         super().__init__(cfg)
+        # DefaultTrainer takes AMPTrainer for SOLVER.AMP.ENABLED, which needs CUDA.
+        trainer = self._trainer
+        self._trainer = build_trainer(
+            trainer.model, trainer.data_loader, trainer.optimizer, precision_of_config(cfg)
+        )
+
+    @classmethod
+    def build_model(cls, cfg):
+        return apply_precision(super().build_model(cfg), precision_of_config(cfg))
 
     def build_hooks(self):
         # DefaultTrainer.__init__ made a DetectionCheckpointer just before calling this.

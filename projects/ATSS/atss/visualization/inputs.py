@@ -16,6 +16,7 @@ from detectron2.data import DatasetMapper
 
 from ..checkpoint.strict import load_weights
 from ..engine.defaults import Config, build_model, is_lazy, load_config
+from ..engine.precision import apply_precision, precision_of_config
 from ..model_zoo import get_config_file
 from ..modeling.meta_arch import ATSS
 
@@ -58,10 +59,11 @@ def load_model(
     them).
 
     Returns:
-        the model in eval mode on ``device`` and its config.
+        the model in eval mode on ``device``, in the config's precision
+        (:mod:`atss.engine.precision`), and its config.
     """
     cfg = load_config(config_file, overrides)
-    model = build_model(cfg, device)
+    model = apply_precision(build_model(cfg, device), precision_of_config(cfg, device))
     if not isinstance(model, ATSS):
         raise ValueError(f"The config builds a {type(model).__name__}, not an ATSS model")
     if checkpoint:
