@@ -80,6 +80,9 @@ lr_multiplier = L(WarmupParamScheduler)(
 )
 
 train.device = "cpu"
+# bfloat16 on Intel's AMX ("auto"): a step 1.44x faster than float32, 0.94x with channels_last
+# (docs/benchmarks.md).
+train.amp.channels_last = False
 train.seed = 0  # reproducible runs (read by detectron2's default_setup)
 train.init_checkpoint = ""
 train.max_iter = ITERATIONS

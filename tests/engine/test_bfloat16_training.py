@@ -1,9 +1,9 @@
 """
 train_net.py in bfloat16 on a CPU, end to end (``atss.engine.precision``): forced with
-``train.amp.enabled=True`` it trains under bfloat16 autocast, says so, and a run resumed from a
-checkpoint ends with the uninterrupted bfloat16 run's weights bit for bit; on a CPU whose
-capability check answers no native bfloat16 units, ``"auto"`` stays in float32 and says why;
-float16 on a CPU stops the run with a one-line error.
+``train.amp.enabled=True`` it trains under bfloat16 autocast (with channels_last weights), says
+so, and a run resumed from a checkpoint ends with the uninterrupted bfloat16 run's weights bit for
+bit; on a CPU whose capability check answers no native bfloat16 units, ``"auto"`` stays in float32
+and says why; float16 on a CPU stops the run with a one-line error.
 """
 
 import shutil
@@ -19,6 +19,7 @@ import torch  # noqa: E402
 from tiny_run import ROOT, TINY_CONFIG, run_train_net, tiny_run_env  # noqa: E402
 
 BFLOAT16 = "train.amp.enabled=True"
+CHANNELS_LAST = "train.amp.channels_last=True"
 
 # train_net.py run with torch's CPU capability check answering no bfloat16 units.
 WITHOUT_BFLOAT16_UNITS = """
@@ -36,11 +37,13 @@ def final_weights(output_dir):
 
 def test_bfloat16_run_resumed_from_a_checkpoint_ends_with_the_uninterrupted_weights(tmp_path):
     env = tiny_run_env(tmp_path)
-    config = ["--config-file", str(tmp_path / TINY_CONFIG), "train.eval_period=100", BFLOAT16]
+    config = ["--config-file", str(tmp_path / TINY_CONFIG), "train.eval_period=100"]
+    config += [BFLOAT16, CHANNELS_LAST]
     uninterrupted = tmp_path / "uninterrupted"
     proc = run_train_net(env, *config, f"train.output_dir={uninterrupted}")
     assert proc.returncode == 0, proc.stdout[-5000:]
-    assert "Precision: cpu: bfloat16 autocast, channels_last weights" in proc.stdout
+    chosen = "Precision: cpu: bfloat16 autocast, channels_last (train.amp.channels_last) weights"
+    assert chosen in proc.stdout
 
     resumed = tmp_path / "resumed"
     resumed.mkdir()

@@ -27,12 +27,12 @@ from atss.engine.precision import (  # noqa: E402
     cpu_bfloat16_units,
 )
 
-AUTO = {"enabled": "auto", "channels_last": True, "cpu_units": ["amx_bf16", "avx512_bf16"]}
+AUTO = {"enabled": "auto", "faster_on": ["amx_bf16", "avx512_bf16"]}
 
 
-def test_auto_trains_in_bfloat16_channels_last_on_a_cpu_with_listed_native_units():
-    chosen = choose_precision(AUTO, "cpu", cpu_units=("avx512_bf16",))
-    assert (chosen.dtype, chosen.channels_last) == (torch.bfloat16, True)
+def test_auto_trains_in_bfloat16_on_a_cpu_with_listed_native_units():
+    chosen = choose_precision(AUTO, "cpu", cpu_has=("avx512_bf16",))
+    assert chosen.dtype == torch.bfloat16
     assert "native bfloat16 units (avx512_bf16)" in chosen.describe()
 
 
@@ -40,33 +40,41 @@ def test_auto_stays_in_float32_on_a_cpu_without_bfloat16_units_and_says_why(monk
     monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx2": True})
     assert cpu_bfloat16_units() == ()
     chosen = choose_precision(AUTO, "cpu")
-    assert (chosen.dtype, chosen.channels_last) == (torch.float32, False)
+    assert chosen.dtype == torch.float32
     assert "the CPU has no native bfloat16 units" in chosen.describe()
     assert "train.amp.enabled=True forces it" in chosen.describe()
 
 
 def test_auto_stays_in_float32_on_units_the_config_was_not_measured_faster_on():
-    chosen = choose_precision(dict(AUTO, cpu_units=["amx_bf16"]), "cpu", cpu_units=("avx512_bf16",))
+    chosen = choose_precision(dict(AUTO, faster_on=["amx_bf16"]), "cpu", cpu_has=("avx512_bf16",))
     assert chosen.dtype == torch.float32
     assert "are not among those on which this model runs faster" in chosen.reason
 
 
 def test_enabled_true_forces_bfloat16_where_it_is_emulated_with_a_warning(caplog):
     with caplog.at_level(logging.WARNING, logger=precision_module.__name__):
-        chosen = choose_precision(dict(AUTO, enabled=True), "cpu", cpu_units=())
+        chosen = choose_precision(dict(AUTO, enabled=True), "cpu", cpu_has=())
     assert chosen.dtype == torch.bfloat16
     assert "bfloat16 is emulated and slower than float32" in caplog.text
 
 
 def test_enabled_false_forces_float32_on_a_cpu_with_bfloat16_units():
-    chosen = choose_precision(dict(AUTO, enabled=False), "cpu", cpu_units=("amx_bf16",))
-    assert (chosen.dtype, chosen.channels_last) == (torch.float32, False)
+    chosen = choose_precision(dict(AUTO, enabled=False), "cpu", cpu_has=("amx_bf16",))
+    assert chosen.dtype == torch.float32
+
+
+def test_channels_last_goes_with_bfloat16_on_a_cpu_only():
+    amp, amx = dict(AUTO, channels_last=True), ("amx_bf16",)
+    assert choose_precision(amp, "cpu", cpu_has=amx).channels_last
+    assert not choose_precision(dict(amp, enabled=False), "cpu", cpu_has=amx).channels_last
+    assert not choose_precision(dict(amp, enabled=True), "cuda").channels_last
+    assert not choose_precision(dict(amp, channels_last=False), "cpu", cpu_has=amx).channels_last
 
 
 @pytest.mark.parametrize("enabled", [True, "auto"])
 def test_float16_on_a_cpu_is_refused(enabled):
     with pytest.raises(ConfigError, match="train.amp.dtype='float16' on a CPU"):
-        choose_precision(dict(AUTO, enabled=enabled, dtype="float16"), "cpu", cpu_units=())
+        choose_precision(dict(AUTO, enabled=enabled, dtype="float16"), "cpu", cpu_has=())
 
 
 @pytest.mark.parametrize(
@@ -75,7 +83,7 @@ def test_float16_on_a_cpu_is_refused(enabled):
 )
 def test_a_value_of_train_amp_that_is_not_a_choice_is_refused(amp, message):
     with pytest.raises(ConfigError, match=message):
-        choose_precision(dict(AUTO, **amp), "cpu", cpu_units=())
+        choose_precision(dict(AUTO, **amp), "cpu", cpu_has=())
 
 
 def test_cuda_keeps_detectron2s_float16_amp_and_bfloat16_where_asked():

@@ -5,7 +5,7 @@ The number type and memory format a model trains and infers in, chosen from the 
 ``train.amp.enabled`` takes three values:
 
 * ``"auto"`` (the project's configs): on a CPU, bfloat16 autocast where the CPU has native
-  bfloat16 units of a kind listed in ``train.amp.cpu_units`` (the units on which the config's model
+  bfloat16 units of a kind listed in ``train.amp.faster_on`` (the units on which the config's model
   was measured to run faster, ``benchmarks/cpu_precision.py``), float32 elsewhere: where
   bfloat16 is only emulated it is slower. On CUDA, float32 (detectron2's default).
 * ``True``: mixed precision whatever the device can do: detectron2's float16 AMP on CUDA (bfloat16
@@ -13,8 +13,9 @@ The number type and memory format a model trains and infers in, chosen from the 
   (bfloat16 has float32's exponent range). float16 on a CPU is refused.
 * ``False``: float32.
 
-``train.amp.channels_last`` stores the model's 4-D weights, and so its convolutions' outputs, in
-``channels_last`` (NHWC) under autocast, where oneDNN's bfloat16 convolutions are fastest.
+``train.amp.channels_last=True`` stores the model's 4-D weights, and so its convolutions'
+outputs, in ``channels_last`` (NHWC) under bfloat16 autocast on a CPU, where oneDNN's bfloat16
+convolutions were measured faster for some models and slower for others (docs/benchmarks.md).
 
 On a CPU the autocast is attached to the model (:func:`apply_precision`): training, evaluation,
 PreciseBN, the test-time augmentation, the demo and the visualizations all run the model the same
@@ -74,17 +75,19 @@ class Precision:
 
     def describe(self) -> str:
         kind = f"{str(self.dtype)[6:]} autocast" if self.mixed else "float32"
-        layout = "channels_last" if self.channels_last else "contiguous (NCHW)"
+        layout = "contiguous (NCHW)"
+        if self.channels_last:
+            layout = "channels_last (train.amp.channels_last)"
         return f"{self.device_type}: {kind}, {layout} weights: {self.reason}"
 
 
 def choose_precision(
-    amp: Mapping[str, Any], device: str, cpu_units: Optional[Sequence[str]] = None
+    amp: Mapping[str, Any], device: str, cpu_has: Optional[Sequence[str]] = None
 ) -> Precision:
     """
-    The precision that ``amp`` (the keys of ``train.amp``: ``enabled``, ``dtype``,
-    ``channels_last``, ``cpu_units``) gives on ``device``; ``cpu_units`` are the CPU's native
-    bfloat16 units (default: this CPU's, :func:`cpu_bfloat16_units`).
+    The precision that ``amp`` (the keys of ``train.amp``: ``enabled``, ``dtype``, ``faster_on``,
+    ``channels_last``) gives on ``device``; ``cpu_has`` are the CPU's native bfloat16 units
+    (default: this CPU's, :func:`cpu_bfloat16_units`).
 
     Raises:
         ConfigError: a value of ``train.amp`` that is not one of its choices, or float16 on a CPU.
@@ -103,7 +106,7 @@ def choose_precision(
             "train.amp.dtype='float16' on a CPU: PyTorch's CPU autocast in float16 has no fast "
             "kernels and no gradient scaler here; use train.amp.dtype='bfloat16' (or None)."
         )
-    channels_last = bool(amp.get("channels_last", False))
+    channels_last = bool(amp.get("channels_last", False)) and device_type == "cpu"
 
     def mixed(reason: str) -> Precision:
         return Precision(device_type, _DTYPES[dtype_name], channels_last, reason)
@@ -116,7 +119,7 @@ def choose_precision(
     if enabled is True:
         if device_type != "cpu":
             return mixed("train.amp.enabled=True")
-        units = cpu_bfloat16_units() if cpu_units is None else tuple(cpu_units)
+        units = cpu_bfloat16_units() if cpu_has is None else tuple(cpu_has)
         if not units:
             logger.warning(
                 "train.amp.enabled=True on a CPU without native bfloat16 units: bfloat16 is "
@@ -125,8 +128,8 @@ def choose_precision(
         return mixed(f"train.amp.enabled=True (CPU bfloat16 units: {', '.join(units) or 'none'})")
     if device_type != "cpu":
         return float32("train.amp.enabled='auto' keeps float32 on CUDA (detectron2's default)")
-    units = cpu_bfloat16_units() if cpu_units is None else tuple(cpu_units)
-    wanted = tuple(amp.get("cpu_units", ()))
+    units = cpu_bfloat16_units() if cpu_has is None else tuple(cpu_has)
+    wanted = tuple(amp.get("faster_on", ()))
     useful = [unit for unit in units if unit in wanted]
     if useful:
         return mixed(
@@ -140,7 +143,7 @@ def choose_precision(
         )
     return float32(
         f"the CPU's bfloat16 units ({', '.join(units)}) are not among those on which this model "
-        f"runs faster in bfloat16, train.amp.cpu_units={list(wanted)} "
+        f"runs faster in bfloat16, train.amp.faster_on={list(wanted)} "
         "(train.amp.enabled=True forces it)"
     )
 
@@ -174,10 +177,10 @@ class _Autocast:
 
 def apply_precision(model: nn.Module, precision: Precision) -> nn.Module:
     """
-    ``model`` (in place, returned) set to run as ``precision`` says on a CPU: its 4-D weights in
-    ``channels_last`` if asked, its forward under bfloat16 autocast if mixed. The outputs the
-    detectors return (losses, boxes and scores) are float32 whatever the autocast type. On CUDA
-    only the memory format is set: detectron2's AMPTrainer runs the autocast of training.
+    ``model`` (in place, returned) set to run as ``precision`` says: its 4-D weights in
+    ``channels_last`` if asked, its forward under bfloat16 autocast if mixed on a CPU. The
+    outputs the detectors return (losses, boxes and scores) are float32 whatever the autocast
+    type. On CUDA, detectron2's AMPTrainer runs the autocast of training.
     """
     if precision.channels_last:
         model.to(memory_format=torch.channels_last)
