@@ -27,6 +27,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence, Tuple
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 
 from ..config import ConfigError
@@ -35,6 +36,7 @@ __all__ = [
     "CPU_BFLOAT16_UNITS",
     "Precision",
     "apply_precision",
+    "build_trainer",
     "choose_precision",
     "cpu_bfloat16_units",
     "precision_of_config",
@@ -43,9 +45,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 # The CPU's native bfloat16 units, by their name in torch.cpu.get_capabilities(): Intel's AMX
-# tiles (Sapphire Rapids on), AVX-512 BF16's dot products (Cooper Lake, AMD Zen 4 on), Arm's BF16
-# extension. oneDNN runs bfloat16 convolutions and matrix products on them; without them it
-# converts to float32 and back, slower than float32 alone.
+# tiles (Sapphire Rapids and later), AVX-512 BF16's dot products (Intel Cooper Lake, AMD Zen 4 and
+# later), Arm's BF16 extension. oneDNN runs bfloat16 convolutions and matrix products on them;
+# without them it converts to float32 and back, slower than float32 alone.
 CPU_BFLOAT16_UNITS: Tuple[str, ...] = ("amx_bf16", "avx512_bf16", "bf16")
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -151,8 +153,6 @@ def choose_precision(
 def precision_of_config(cfg, device: Optional[str] = None) -> Precision:
     """:func:`choose_precision` for a LazyConfig's ``train.amp`` on ``device`` (default
     ``train.device``), or a YAML config's ``SOLVER.AMP.ENABLED`` on ``MODEL.DEVICE``."""
-    from omegaconf import OmegaConf
-
     if hasattr(cfg, "SOLVER"):
         return choose_precision({"enabled": cfg.SOLVER.AMP.ENABLED}, device or cfg.MODEL.DEVICE)
     amp = OmegaConf.to_container(cfg.train.amp, resolve=True) if "amp" in cfg.train else {}
