@@ -16,11 +16,11 @@ train.output_dir = "./output/atss_R_50_FPN_1x"
 train.drop_invalid_annotations = False
 # Number type (atss.engine.precision, docs/benchmarks.md#bfloat16-on-the-cpu): "auto" trains and
 # infers in bfloat16 autocast on a CPU with native bfloat16 units of a kind in `faster_on` (those on
-# which the model was measured faster in bfloat16: Intel's AMX; on AMD's AVX512-BF16 it was
-# slower), float32 elsewhere and on CUDA; True forces mixed precision (detectron2's float16 AMP on
-# CUDA, bfloat16 there with `dtype="bfloat16"`), False float32. `channels_last`: weights NHWC
-# under bfloat16 on a CPU.
+# which the model was measured faster in bfloat16: R-50 FPN on Intel's AMX and AMD's AVX512-BF16),
+# float32 elsewhere and on CUDA; True forces mixed precision (detectron2's float16 AMP on CUDA,
+# bfloat16 there with `dtype="bfloat16"`), False float32. `channels_last`: weights NHWC under
+# bfloat16 on a CPU.
 train.amp.enabled = "auto"
 train.amp.dtype = None
-train.amp.faster_on = ["amx_bf16"]
+train.amp.faster_on = ["amx_bf16", "avx512_bf16"]
 train.amp.channels_last = True
