@@ -17,14 +17,7 @@ from fvcore.nn.precise_bn import get_bn_modules
 from omegaconf import OmegaConf
 
 from detectron2.config import instantiate
-from detectron2.engine import (
-    AMPTrainer,
-    SimpleTrainer,
-    default_setup,
-    default_writers,
-    hooks,
-    launch,
-)
+from detectron2.engine import default_setup, default_writers, hooks, launch
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
 from detectron2.utils.env import seed_all_rng
@@ -41,6 +34,7 @@ from atss.config import (
     get_weights,
     load_config,
 )
+from atss.config.precision import apply_precision, precision_of_config
 from atss.engine.arguments import argument_parser, take_flags_from_overrides
 from atss.engine.data_setup import check_loader_classes, configure_lazy_data, preflight_loaders
 from atss.engine.ddp import create_ddp_model
@@ -49,6 +43,7 @@ from atss.engine.evaluation import tta_test
 from atss.engine.evaluation_hooks import check_evaluation_options, evaluation_hooks
 from atss.engine.evaluation_report import report_evaluation
 from atss.engine.train_loader import ResumableTrainLoader
+from atss.engine.trainer import build_trainer
 
 logger = logging.getLogger("detectron2")
 
@@ -75,6 +70,8 @@ def do_test(cfg, model) -> dict:
 
 def do_train(args, cfg, model) -> None:
     """Train ``model``, built by :func:`main` from the config with its initial weights."""
+    precision = precision_of_config(cfg)
+    model = apply_precision(model, precision)
     logger.info("Model:\n{}".format(model))
     cfg.optimizer.params.model = model
     optimizer = instantiate(cfg.optimizer)
@@ -83,9 +80,7 @@ def do_train(args, cfg, model) -> None:
     preflight_loaders(cfg, train_loader)  # the test set's problems stop the run now, not later
 
     model = create_ddp_model(model, **cfg.train.ddp)
-    trainer = (AMPTrainer if cfg.train.amp.enabled else SimpleTrainer)(
-        model, train_loader, optimizer
-    )
+    trainer = build_trainer(model, train_loader, optimizer, precision)
     resumable = isinstance(train_loader, ResumableTrainLoader)
     checkpointer = ResilientCheckpointer(
         model, cfg.train.output_dir, trainer=trainer, data_order=train_loader if resumable else None
@@ -132,7 +127,7 @@ def do_train(args, cfg, model) -> None:
 
 def eval_only(args, cfg, model):
     """Evaluate ``model``, loaded by :func:`main` with its checkpoint."""
-    model = create_ddp_model(model)
+    model = create_ddp_model(apply_precision(model, precision_of_config(cfg)))
     if OmegaConf.select(cfg, "test.aug.enabled", default=False):
         return tta_test(cfg, model, do_test, args.compare_plain)
     return do_test(cfg, model)

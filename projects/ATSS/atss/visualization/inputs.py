@@ -15,6 +15,7 @@ from detectron2.data import DatasetMapper
 
 from ..checkpoint.loading import load_model
 from ..config import Config, load_config
+from ..config.precision import apply_precision, precision_of_config
 from ..model_zoo import get_config_file
 from ..modeling.meta_arch import ATSS
 
@@ -55,10 +56,12 @@ def model_and_config(
     """
     The ATSS model of ``config_file`` with ``checkpoint`` loaded strictly (a path or a detectron2
     URL; none keeps the initial weights, enough for label assignment, which does not depend on
-    them), in eval mode on ``device``, and its config.
+    them), in eval mode on ``device``, in the config's precision (:mod:`atss.config.precision`),
+    and its config.
     """
     cfg = load_config(config_file, overrides)
     model = load_model(cfg, checkpoint or "", device=device, allow_unloaded_weights=not checkpoint)
+    model = apply_precision(model, precision_of_config(cfg, device))
     if not isinstance(model, ATSS):
         raise ValueError(f"The config builds a {type(model).__name__}, not an ATSS model")
     return model.eval(), cfg

@@ -386,10 +386,14 @@ class ATSS(DenseDetector):
         Official post-processing (Section 3.1): candidates are the (anchor, class) pairs whose
         class probability exceeds the threshold, ranked by sqrt(probability * centerness), or by
         the probability without centerness. The others get -1, so that the base decoder, given a
-        threshold of -0.5, keeps exactly the candidates whatever their final score.
+        threshold of -0.5, keeps exactly the candidates whatever their final score. Scores are
+        float32 under autocast too, so that bfloat16's 8-bit mantissa does not tie the ranking.
         """
-        prob = logits.sigmoid()
-        score = prob if centerness is None else torch.sqrt(prob * centerness.sigmoid())
+        prob = at_least_float32(logits).sigmoid()
+        if centerness is None:
+            score = prob
+        else:
+            score = torch.sqrt(prob * at_least_float32(centerness).sigmoid())
         return torch.where(prob > self.test_score_thresh, score, torch.full_like(score, -1.0))
 
     def inference_single_image(

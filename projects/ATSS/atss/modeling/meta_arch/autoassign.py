@@ -184,9 +184,11 @@ class AutoAssign(DenseDetector):
         results = []
         for img_idx, image_size in enumerate(images.image_sizes):
             # The authors' score: p_cls * p_obj, no square root; per level the top candidates
-            # above the threshold (the authors sort first, which keeps the same set).
+            # above the threshold (the authors sort first, which keeps the same set). In float32
+            # under autocast too, so that ties do not decide the ranking.
             scores = [
-                logits[img_idx].sigmoid() * obj[img_idx].sigmoid()
+                at_least_float32(logits[img_idx]).sigmoid()
+                * at_least_float32(obj[img_idx]).sigmoid()
                 for logits, obj in zip(pred_logits, pred_obj)
             ]
             deltas = [at_least_float32(x[img_idx]) for x in pred_deltas]
