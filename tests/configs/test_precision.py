@@ -24,7 +24,7 @@ from atss.config.precision import (  # noqa: E402
     choose_precision,
     cpu_bfloat16_units,
 )
-from atss.engine import precision as precision_module  # noqa: E402
+from atss.config import precision as precision_module  # noqa: E402
 from atss.engine.trainer import build_trainer  # noqa: E402
 
 AUTO = {"enabled": "auto", "faster_on": ["amx_bf16", "avx512_bf16"]}
