@@ -55,6 +55,10 @@ class ModulatedDeformConv2d(DeformConv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         offset, mask = self.conv_offset(x).split([2 * self._taps, self._taps], dim=1)
+        # torchvision's CPU kernel has no bfloat16 variant: under the CPU's bfloat16 autocast
+        # (atss.config.precision) the deformable convolution runs in float32, as torchvision's own
+        # autocast rule runs it on CUDA. A no-op in float32.
+        x, offset, mask = x.float(), offset.float(), mask.float()
         # torchvision's function rather than super().forward, which TorchScript cannot compile.
         x = deform_conv2d(
             x,
