@@ -95,7 +95,7 @@ def test_with_the_imagenet_weights_in_torchvisions_cache_the_trunk_starts_from_t
     torch.save(torchvision.models.resnet18().state_dict(), weights)
     proc = train(
         data, tmp_path / "out", "coco_train", "coco_test", "train.max_iter=2",
-        env=offline_env(tmp_path / "torch_home"), weights=None,
+        "train.early_stop.enabled=False", env=offline_env(tmp_path / "torch_home"), weights=None,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-5000:]
     assert f"from {weights}, 100 tensors of the trunk" in proc.stdout
