@@ -18,6 +18,8 @@ its post-processing, on the first image. Each figure is the median of ``--repeat
 one warm-up run, the variants called in turn (so that a shared machine's changing load slows all
 alike); the compiled column's first call, which compiles, is given apart, in seconds.
 """
+
+import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)
 import argparse
 import statistics
 import time

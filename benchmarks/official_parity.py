@@ -33,6 +33,7 @@ and a contiguous copy in its ``permute_and_flatten`` (today's ``reshape`` return
 ``view`` calls reject). Nothing of this script is needed by the tests.
 """
 
+import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)
 import argparse
 import importlib.util
 import numpy as np
