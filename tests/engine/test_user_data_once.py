@@ -54,7 +54,7 @@ def test_a_custom_run_loads_its_config_once_and_parses_its_training_set_once(
     monkeypatch.setattr(SimpleTrainer, "run_step", first_step)
     argv = ["train_net.py", "--config-file", "configs/Custom/atss_R_18_FPN_cpu.py", "--no-eval"]
     argv += [f"dataset.train.annotations={data['coco_train']}", *SHRINK]
-    argv += [f"dataset.test.annotations={data['coco_test']}"]
+    argv += [f"dataset.test.annotations={data['coco_test']}", "train.init_checkpoint="]
     monkeypatch.setattr(sys, "argv", [*argv, f"train.output_dir={tmp_path / 'run'}"])
     monkeypatch.chdir(ROOT)
     train_net.invoke_main()
