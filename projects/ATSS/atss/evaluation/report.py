@@ -166,7 +166,7 @@ def evaluation_report(
 
 def write_report(report: EvaluationReport, directory: str) -> List[str]:
     """``report.json`` and the figures of ``report`` in ``directory``; the paths written."""
-    from ..visualization.report_figures import save_report_figures
+    from .figures import save_report_figures
 
     os.makedirs(directory, exist_ok=True)
     text = json.dumps(report.as_json(), indent=1).encode()

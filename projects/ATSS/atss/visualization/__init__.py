@@ -33,12 +33,6 @@ from .inputs import (
     short_run_dir,
 )
 from .predictions import matched_objects, predict
-from .report_figures import (
-    plot_confusion_matrix,
-    plot_pr_curves,
-    plot_threshold_curves,
-    save_report_figures,
-)
 from .selection import (
     PAPER_RULES,
     AssignmentView,
