@@ -75,3 +75,20 @@ def run_train_net(env: dict, *args: str, timeout: float = 600) -> subprocess.Com
         text=True,
         timeout=timeout,
     )
+
+
+def run_refused(*args: str) -> subprocess.CompletedProcess:
+    """A script run from the repository root on the CPU that must stop with an error message,
+    not a traceback (stdout and stderr together in ``stdout``)."""
+    proc = subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=dict(os.environ, CUDA_VISIBLE_DEVICES=""),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    assert "Traceback" not in proc.stdout, proc.stdout[-3000:]
+    return proc
