@@ -44,7 +44,7 @@ train.checkpointer.period = 3
 train.log_period = 1
 # A model trained for a few iterations scores below the config's 0.05: keep every detection, so
 # that the evaluator gets some and prints its table.
-model.test_score_thresh = 0.0
+model.inference.score_thresh = 0.0
 '''
 
 

@@ -11,9 +11,9 @@ the objects that will get no positive sample, and why (docs/custom_data.md).
 
 The data is the config's training set, given by path as for train_net.py (``dataset.train.*``,
 YAML ``DATASETS.TRAIN_*``) or registered (``--dataset NAME``); config overrides follow the
-options (``model.topk=15``, ``model.anchor_generator.anchor_scale=4``, ...). No training and no
-checkpoint: the assignment depends on the boxes and the anchors only. It runs at the speed of
-reading the annotations; the images are read only to be drawn. Writes to ``--output``:
+options (``model.assignment.topk=15``, ``model.anchor_generator.anchor_scale=4``, ...). No
+training and no checkpoint: the assignment depends on the boxes and the anchors only. It runs at
+the speed of reading the annotations; the images are read only to be drawn. Writes to ``--output``:
 ``report.json``, the figures ``class_counts.png``, ``boxes_per_image.png``, ``box_sizes.png``,
 ``without_positives_by_size.png`` and ``without_positives_by_class.png``, drawn images under
 ``images/`` and the worst images of the assignment under ``worst/``.
@@ -239,7 +239,9 @@ def main(argv=None) -> dict:
         "anchors": anchors.as_dict(),
         "statistics": label_statistics(table, classes),
     }
-    max_detections = getattr(model, "max_detections_per_image", None)
+    # ATSS and AutoAssign keep model.inference.max_detections_per_image detections an image.
+    inference = getattr(model, "inference", None)
+    max_detections = None if inference is None else inference.max_detections_per_image
     figures = {
         "class_counts": plot_class_counts(report["statistics"]),
         "boxes_per_image": plot_boxes_per_image(table, max_detections),

@@ -9,7 +9,7 @@ and the positives of each rule side by side, colour-coded by level.
 
 Label assignment does not depend on the weights, so no checkpoint is needed. Overrides of the
 config follow the options (``key=value`` for LazyConfigs, ``KEY VALUE`` for YAML), e.g.
-``model.topk=15``.
+``model.assignment.topk=15``.
 """
 
 import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)

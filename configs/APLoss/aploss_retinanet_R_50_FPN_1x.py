@@ -28,16 +28,16 @@ from ..Ablations.retinanet_A9_iou_R_50_FPN_1x import (
     train,
 )
 
-model.require_center_in_gt = False
+model.assignment.require_center_in_gt = False
 model.head.norm = ""
-model.cls_loss = "ap"
-model.ap_loss_delta = 1.0
-model.box_loss = "smooth_l1"
-model.smooth_l1_beta = 1.0
-model.reg_loss_weight = 1.0
+model.loss.cls_loss = "ap"
+model.loss.ap_loss_delta = 1.0
+model.loss.box_loss = "smooth_l1"
+model.loss.smooth_l1_beta = 1.0
+model.loss.reg_loss_weight = 1.0
 model.use_centerness = False
 model.head.use_scale = False
-model.test_score_thresh = 0.01
-model.test_nms_thresh = 0.5
+model.inference.score_thresh = 0.01
+model.inference.nms_thresh = 0.5
 optimizer.lr = 0.001
 train.output_dir = "./output/aploss/aploss_retinanet_R_50_FPN_1x"

@@ -9,10 +9,10 @@ retinanet_A1_gn, _gn_giou, _gn_giou_ingt, _gn_giou_ingt_ctr, then retinanet_iou_
 from .retinanet_iou_box_R_50_FPN_1x import dataloader, lr_multiplier, model, optimizer, train
 
 model.head.norm = ""
-model.box_loss = "smooth_l1"
-model.smooth_l1_beta = 0.11
-model.reg_loss_weight = 1.0
-model.require_center_in_gt = False
+model.loss.box_loss = "smooth_l1"
+model.loss.smooth_l1_beta = 0.11
+model.loss.reg_loss_weight = 1.0
+model.assignment.require_center_in_gt = False
 model.use_centerness = False
 model.head.use_scale = False
 train.output_dir = "./output/ablations/retinanet_A1_R_50_FPN_1x"

@@ -4,6 +4,6 @@ GIoU counts once (divided by the positives); the weight is the official GIoU wei
 """
 from .retinanet_A1_gn_R_50_FPN_1x import dataloader, lr_multiplier, model, optimizer, train
 
-model.box_loss = "giou"
-model.reg_loss_weight = 2.0
+model.loss.box_loss = "giou"
+model.loss.reg_loss_weight = 2.0
 train.output_dir = "./output/ablations/retinanet_A1_gn_giou_R_50_FPN_1x"

@@ -4,5 +4,5 @@ centre is not inside their box are ignored, as the official code's "IoU" positiv
 """
 from .retinanet_A1_gn_giou_R_50_FPN_1x import dataloader, lr_multiplier, model, optimizer, train
 
-model.require_center_in_gt = True
+model.assignment.require_center_in_gt = True
 train.output_dir = "./output/ablations/retinanet_A1_gn_giou_ingt_R_50_FPN_1x"

@@ -58,7 +58,7 @@ model.anchor_generator.strides = STRIDES
 model.head_in_features = [f"p{level[-1]}" for level in LEVELS]
 # FCOS' scale ranges (Table 2's rule, for the visualizations' comparison of rules) on these levels:
 # regression targets up to 8 strides on each level but the last.
-model.size_ranges = [[0.0, 32.0], [32.0, 64.0], [64.0, float("inf")]]
+model.assignment.size_ranges = [[0.0, 32.0], [32.0, 64.0], [64.0, float("inf")]]
 model.num_classes = len(atss.data.SHAPES_CLASSES)
 # Trained from scratch: inputs normalised to unit variance (ImageNet statistics, BGR).
 model.pixel_mean = [103.530, 116.280, 123.675]

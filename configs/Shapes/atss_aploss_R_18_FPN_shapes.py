@@ -6,9 +6,9 @@ compare the losses. Neither paper trained this combination.
 """
 from .atss_R_18_FPN_shapes import dataloader, lr_multiplier, model, optimizer, train
 
-model.cls_loss = "ap"
-model.ap_loss_delta = 1.0
+model.loss.cls_loss = "ap"
+model.loss.ap_loss_delta = 1.0
 # AP-Loss trains a ranking, not calibrated probabilities: its scores sit lower than focal loss's,
 # and the official code keeps scores > 0.01 (cccorn/AP-loss lib/model/model.py:266-307), not 0.05.
-model.test_score_thresh = 0.01
+model.inference.score_thresh = 0.01
 train.output_dir = "./output/atss_aploss_R_18_FPN_shapes"

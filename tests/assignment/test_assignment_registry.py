@@ -33,9 +33,7 @@ GT_BOXES = [
 
 def test_atss_takes_k_candidates_per_location_as_the_official_code():
     anchors = grid_anchors(256, 320, sizes_per_location=[4, 5, 6])
-    rule = build_assignment(
-        "atss", AssignmentParams(strides=STRIDES, anchors_per_location=3, topk=4)
-    )
+    rule = build_assignment(AssignmentParams(rule="atss", topk=4), STRIDES, anchors_per_location=3)
     expected = atss_assign_batch(anchors, GT_BOXES, topk=12)
     assert torch.equal(rule(anchors, GT_BOXES), expected)
 
@@ -43,12 +41,12 @@ def test_atss_takes_k_candidates_per_location_as_the_official_code():
 def test_max_iou_passes_its_thresholds_and_options():
     anchors = grid_anchors(256, 320, sizes_per_location=[8])
     params = AssignmentParams(
-        strides=STRIDES,
+        rule="max_iou",
         iou_thresholds=(0.3, 0.6),
         allow_low_quality_matches=False,
         require_center_in_gt=True,
     )
-    matched = build_assignment("max_iou", params)(anchors, GT_BOXES)
+    matched = build_assignment(params, STRIDES)(anchors, GT_BOXES)
     for image, gt_boxes in enumerate(GT_BOXES):
         expected = max_iou_assign(
             anchors,
@@ -65,10 +63,8 @@ def test_max_iou_passes_its_thresholds_and_options():
 def test_fcos_rules_pass_strides_ranges_and_radius(name, radius):
     anchors = grid_anchors(256, 320, sizes_per_location=[8])
     ranges = ((0, 32), (32, 64), (64, 128), (128, 256), (256, float("inf")))
-    params = AssignmentParams(
-        strides=STRIDES, size_ranges=ranges, center_sampling_radius=2.0
-    )
-    matched = build_assignment(name, params)(anchors, GT_BOXES)
+    params = AssignmentParams(rule=name, size_ranges=ranges, center_sampling_radius=2.0)
+    matched = build_assignment(params, STRIDES)(anchors, GT_BOXES)
     for image, gt_boxes in enumerate(GT_BOXES):
         expected = fcos_assign(
             anchors, STRIDES, gt_boxes, size_ranges=ranges, center_sampling_radius=radius
@@ -78,4 +74,4 @@ def test_fcos_rules_pass_strides_ranges_and_radius(name, radius):
 
 def test_unknown_rule_lists_the_registered_ones():
     with pytest.raises(ValueError, match="registered: \\['atss', 'center_sampling'"):
-        build_assignment("retina", AssignmentParams(strides=STRIDES))
+        build_assignment(AssignmentParams(rule="retina"), STRIDES)

@@ -81,7 +81,7 @@ def test_official_config_has_its_twins_architecture_and_the_official_test_settin
     assert model.anchor_generator.center_shift == 0.5
     (resize,) = cfg.dataloader.test.mapper.augmentations
     assert (resize.short_edge_length, resize.max_size) == (800, 1333)
-    assert cfg.model.center_margin == twin.model.center_margin == 0.51
+    assert cfg.model.assignment.center_margin == twin.model.assignment.center_margin == 0.51
 
 
 def test_official_anchor_centres_are_half_a_pixel_from_detectron2s():

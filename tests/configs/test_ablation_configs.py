@@ -27,8 +27,8 @@ NEW_OFFICIAL = ["atss_R_101_FPN_1x", "atss_dcnv2_R_101_FPN_1x"]
 TABLE_1 = [
     ("retinanet_A1_R_50_FPN_1x", None, 32.5),
     ("retinanet_A1_gn_R_50_FPN_1x", {"head.norm"}, 33.4),
-    ("retinanet_A1_gn_giou_R_50_FPN_1x", {"box_loss", "reg_loss_weight"}, 34.9),
-    ("retinanet_A1_gn_giou_ingt_R_50_FPN_1x", {"require_center_in_gt"}, 35.3),
+    ("retinanet_A1_gn_giou_R_50_FPN_1x", {"loss.box_loss", "loss.reg_loss_weight"}, 34.9),
+    ("retinanet_A1_gn_giou_ingt_R_50_FPN_1x", {"assignment.require_center_in_gt"}, 35.3),
     ("retinanet_A1_gn_giou_ingt_ctr_R_50_FPN_1x", {"use_centerness"}, 36.8),
     ("retinanet_iou_box_R_50_FPN_1x", {"head.use_scale"}, 37.0),
 ]
@@ -92,13 +92,19 @@ def test_first_table_1_column_has_none_of_the_improvements():
     head = model.head
     assert not any(isinstance(m, torch.nn.GroupNorm) for m in head.modules())
     assert head.centerness is None and head.scales is None and not model.use_centerness
-    assert (model.box_loss, model.smooth_l1_beta, model.reg_loss_weight) == ("smooth_l1", 0.11, 1)
-    cfg = load(TABLE_1[0][0]).model
-    assert (cfg.assignment, cfg.require_center_in_gt, cfg.head.num_anchors) == ("max_iou", False, 1)
+    loss = model.loss
+    assert (loss.box_loss, loss.smooth_l1_beta, loss.reg_loss_weight) == ("smooth_l1", 0.11, 1)
+    assert (model.assignment.rule, model.assignment.require_center_in_gt) == ("max_iou", False)
+    assert model.anchor_generator.num_cell_anchors == [1] * 5
 
 
 def test_last_table_1_column_is_the_full_head_with_the_iou_rule():
-    rule = {"assignment", "iou_thresholds", "allow_low_quality_matches", "require_center_in_gt"}
+    rule = {
+        "assignment.rule",
+        "assignment.iou_thresholds",
+        "assignment.allow_low_quality_matches",
+        "assignment.require_center_in_gt",
+    }
     assert changed_keys(TABLE_1[-1][0], "atss_R_50_FPN_1x") == rule
 
 
@@ -129,13 +135,13 @@ def test_yaml_keys_build_table_1s_first_column():
     assert {k: v.shape for k, v in yaml_model.state_dict().items()} == {
         k: v.shape for k, v in lazy_model.state_dict().items()
     }
-    for attr in ("box_loss", "smooth_l1_beta", "reg_loss_weight", "use_centerness", "assignment"):
+    for attr in ("loss", "use_centerness", "assignment", "inference"):
         assert getattr(yaml_model, attr) == getattr(lazy_model, attr), attr
 
 
 def test_yaml_defaults_are_the_official_head_and_loss():
     model = build_yaml()
-    assert (model.box_loss, model.use_centerness) == ("giou", True)
+    assert (model.loss.box_loss, model.use_centerness) == ("giou", True)
     assert model.head.centerness is not None and model.head.scales is not None
 
 

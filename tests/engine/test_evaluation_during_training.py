@@ -26,7 +26,7 @@ from tiny_run import ROOT  # noqa: E402
 
 REPORT_FILES = {"report.json", "pr_curves.png", "score_threshold.png", "confusion_matrix.png"}
 # A model that is not trained keeps every detection, so that each evaluation has some.
-KEEP_ALL = "model.test_score_thresh=0.0"
+KEEP_ALL = "model.inference.score_thresh=0.0"
 
 
 @pytest.fixture(scope="module")

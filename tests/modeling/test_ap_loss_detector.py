@@ -3,6 +3,7 @@ import math
 from pathlib import Path
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 pytestmark = pytest.mark.detectron2
 pytest.importorskip("detectron2", reason="detectron2 not installed")
@@ -10,7 +11,8 @@ pytest.importorskip("detectron2", reason="detectron2 not installed")
 from detectron2.config import LazyConfig
 from detectron2.utils.events import EventStorage
 
-from atss.losses import ap_loss
+from atss.losses import ATSSLossParams, ap_loss
+from atss.modeling import AssignmentParams
 from tiny_model import sample, tiny_atss
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -37,7 +39,9 @@ def train_steps(model, batch, steps=3):
 def test_detector_trains_with_finite_losses_under_ap_loss(assignment):
     torch.manual_seed(0)
     kwargs = {"num_anchors_cfg": RETINANET_A9} if assignment == "max_iou" else {}
-    model = tiny_atss(cls_loss="ap", assignment=assignment, **kwargs)
+    model = tiny_atss(
+        loss=ATSSLossParams(cls_loss="ap"), assignment=AssignmentParams(rule=assignment), **kwargs
+    )
     history = train_steps(model, BATCH)
     for losses in history:
         assert set(losses) == {"loss_cls", "loss_box_reg", "loss_centerness"}
@@ -48,7 +52,7 @@ def test_detector_trains_with_finite_losses_under_ap_loss(assignment):
 
 def test_classification_loss_is_one_ap_loss_over_the_whole_batch():
     torch.manual_seed(0)
-    model = tiny_atss(cls_loss="ap")
+    model = tiny_atss(loss=ATSSLossParams(cls_loss="ap"))
     model.train()
     captured = {}
 
@@ -66,7 +70,7 @@ def test_classification_loss_is_one_ap_loss_over_the_whole_batch():
 
 
 def test_image_without_ground_truth_gives_zero_ap_loss():
-    model = tiny_atss(cls_loss="ap")
+    model = tiny_atss(loss=ATSSLossParams(cls_loss="ap"))
     model.train()
     with EventStorage():
         losses = model([sample([], [])])
@@ -75,12 +79,12 @@ def test_image_without_ground_truth_gives_zero_ap_loss():
 
 
 def test_focal_loss_is_the_default():
-    assert tiny_atss().cls_loss == "focal"
+    assert tiny_atss().loss.cls_loss == "focal"
 
 
 def test_unknown_classification_loss_is_rejected():
-    with pytest.raises(ValueError, match="cls_loss"):
-        tiny_atss(cls_loss="softmax")
+    with pytest.raises(ValueError, match="cls_loss must be one of"):
+        ATSSLossParams(cls_loss="softmax")
 
 
 def test_yaml_keys_reach_the_model():
@@ -97,30 +101,31 @@ def test_yaml_keys_reach_the_model():
         ["MODEL.DEVICE", "cpu", "MODEL.ATSS.CLS_LOSS", "ap", "MODEL.ATSS.AP_LOSS_DELTA", "0.5"]
     )
     model = build_model(cfg)
-    assert model.cls_loss == "ap" and model.ap_loss_delta == 0.5
+    assert model.loss.cls_loss == "ap" and model.loss.ap_loss_delta == 0.5
 
 
 def test_shapes_config_differs_from_the_focal_one_only_by_the_loss_and_its_score_threshold():
     focal = LazyConfig.load(str(CONFIGS / "Shapes" / "atss_R_18_FPN_shapes.py"))
     ap = LazyConfig.load(str(CONFIGS / "Shapes" / "atss_aploss_R_18_FPN_shapes.py"))
-    assert ap.model.cls_loss == "ap"
+    assert ap.model.loss.cls_loss == "ap"
     # The official AP-Loss inference threshold: its ranking scores are not calibrated.
-    assert ap.model.test_score_thresh == 0.01
-    del ap.model.cls_loss, ap.model.ap_loss_delta, ap.model.test_score_thresh
-    del focal.model.test_score_thresh
-    assert LazyConfig.to_py(ap.model) == LazyConfig.to_py(focal.model)
+    assert ap.model.inference.score_thresh == 0.01
+    del ap.model.loss.cls_loss, ap.model.loss.ap_loss_delta, ap.model.inference.score_thresh
+    del focal.model.loss.cls_loss, focal.model.inference.score_thresh
+    assert OmegaConf.to_container(ap.model) == OmegaConf.to_container(focal.model)
     assert ap.train.max_iter == focal.train.max_iter
-    assert LazyConfig.to_py(ap.optimizer) == LazyConfig.to_py(focal.optimizer)
+    assert OmegaConf.to_container(ap.optimizer) == OmegaConf.to_container(focal.optimizer)
 
 
 def test_official_setting_config_is_retinanet_with_ap_loss():
     cfg = LazyConfig.load(str(CONFIGS / "APLoss" / "aploss_retinanet_R_50_FPN_1x.py"))
     model = cfg.model
-    assert model.cls_loss == "ap" and model.ap_loss_delta == 1.0
-    assert model.assignment == "max_iou" and tuple(model.iou_thresholds) == (0.4, 0.5)
-    assert model.allow_low_quality_matches and not model.require_center_in_gt
+    assert model.loss.cls_loss == "ap" and model.loss.ap_loss_delta == 1.0
+    rule = model.assignment
+    assert rule.rule == "max_iou" and tuple(rule.iou_thresholds) == (0.4, 0.5)
+    assert rule.allow_low_quality_matches and not rule.require_center_in_gt
     assert model.head.num_anchors == 9 and model.anchor_generator.scales_per_octave == 3
-    assert model.box_loss == "smooth_l1" and model.smooth_l1_beta == 1.0
+    assert model.loss.box_loss == "smooth_l1" and model.loss.smooth_l1_beta == 1.0
     assert cfg.optimizer.lr == 0.001
 
 

@@ -14,6 +14,7 @@ from detectron2.structures import Boxes, pairwise_iou
 from detectron2.utils.events import EventStorage
 
 from atss import ATSS, ATSSAnchorGenerator, ATSSHead
+from atss.modeling import AssignmentParams, InferenceParams
 from tiny_model import CHANNELS, SIZE, STRIDES, TinyBackbone, sample, tiny_atss
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -103,14 +104,14 @@ def test_nms_keeps_boxes_overlapping_below_threshold():
 
 def test_detections_per_image_limit():
     candidates = [(0, r, c, 0, 0.9 - 0.01 * (r + c), 0.9) for r in (1, 9) for c in (1, 9, 14)]
-    result = run_inference(candidates, max_detections_per_image=4)
+    result = run_inference(candidates, inference=InferenceParams(max_detections_per_image=4))
     assert len(result) == 4
     assert (result.scores[:-1] >= result.scores[1:]).all()
 
 
 def test_candidates_per_level_limit():
     candidates = [(0, r, c, 0, 0.9, 0.9) for r in (1, 9) for c in (1, 9)] + [(1, 1, 1, 1, 0.5, 0.9)]
-    result = run_inference(candidates, test_topk_candidates=1)
+    result = run_inference(candidates, inference=InferenceParams(topk_candidates=1))
     assert sorted(result.pred_classes.tolist()) == [0, 1]
 
 
@@ -133,7 +134,7 @@ def training_losses(model, batch):
 @pytest.mark.parametrize("assignment", ["atss", "max_iou", "fcos", "center_sampling"])
 def test_every_assignment_rule_trains_with_finite_losses(assignment):
     torch.manual_seed(0)
-    model = tiny_atss(assignment=assignment)
+    model = tiny_atss(assignment=AssignmentParams(rule=assignment))
     losses, _ = training_losses(model, [sample([[10, 12, 60, 70], [60, 60, 120, 126]], [0, 1])])
     assert set(losses) == {"loss_cls", "loss_box_reg", "loss_centerness"}
     assert all(torch.isfinite(v) for v in losses.values())
@@ -203,7 +204,7 @@ def test_head_with_other_number_of_levels_than_anchor_generator_is_rejected():
 
 def test_unknown_assignment_rule_is_rejected():
     with pytest.raises(ValueError, match="Unknown assignment rule 'iou'"):
-        tiny_atss(assignment="iou")
+        tiny_atss(assignment=AssignmentParams(rule="iou"))
 
 
 def test_tiny_model_overfits_two_images():

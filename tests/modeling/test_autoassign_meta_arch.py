@@ -105,8 +105,7 @@ def test_yaml_and_lazyconfig_build_the_same_model(r50_models):
     lazy_shapes = {k: tuple(v.shape) for k, v in lazy.state_dict().items()}
     yaml_shapes = {k: tuple(v.shape) for k, v in yaml.state_dict().items()}
     assert lazy_shapes == yaml_shapes
-    for name in ("loss_params", "strides", "num_classes", "test_score_thresh",
-                 "test_topk_candidates", "test_nms_thresh", "max_detections_per_image"):
+    for name in ("loss_params", "strides", "num_classes", "inference"):
         assert getattr(lazy, name) == getattr(yaml, name), name
     assert torch.equal(lazy.pixel_mean, yaml.pixel_mean)
     assert lazy.backbone.bottom_up.stem.conv1.weight.requires_grad is False

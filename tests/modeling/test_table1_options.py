@@ -15,6 +15,8 @@ from detectron2.utils.events import EventStorage
 
 import atss.losses.atss_loss as atss_loss
 from atss import ATSS, ATSSAnchorGenerator, ATSSHead
+from atss.losses import ATSSLossParams
+from atss.modeling import AssignmentParams
 from tiny_model import CHANNELS, STRIDES, TinyBackbone
 
 SIZE = 128
@@ -117,7 +119,7 @@ def test_head_and_model_must_agree_on_centerness():
 
 def test_unknown_box_loss_is_rejected_when_building():
     with pytest.raises(ValueError, match="box_loss must be one of"):
-        make_model(box_loss="l1")
+        make_model(loss=ATSSLossParams(box_loss="l1"))
 
 
 def constant_predictions(model, probability, centerness):
@@ -160,7 +162,9 @@ def test_smooth_l1_replaces_giou_with_retinanets_weighting(monkeypatch):
 
     monkeypatch.setattr(atss_loss, "smooth_l1_loss", spy)
     monkeypatch.setattr(atss_loss, "giou_loss", no_giou)
-    model = make_model(box_loss="smooth_l1", smooth_l1_beta=0.2, reg_loss_weight=1.0)
+    model = make_model(
+        loss=ATSSLossParams(box_loss="smooth_l1", smooth_l1_beta=0.2, reg_loss_weight=1.0)
+    )
     losses = training_losses(model)
     ((pred, target, beta),) = calls
     assert beta == 0.2 and len(pred) > 0
@@ -178,7 +182,7 @@ def test_smooth_l1_targets_are_the_box_coder_encoding_of_the_matched_box(monkeyp
         return real_smooth_l1(pred, target, beta, reduction=reduction)
 
     monkeypatch.setattr(atss_loss, "smooth_l1_loss", spy)
-    model = make_model(box_loss="smooth_l1")
+    model = make_model(loss=ATSSLossParams(box_loss="smooth_l1"))
     image = torch.zeros(1, 3, SIZE, SIZE)
     anchors = model.anchor_generator(model.backbone(image).values())
     gt = Instances((SIZE, SIZE))
@@ -203,7 +207,7 @@ def test_giou_is_the_default_box_loss(monkeypatch):
 
 
 def test_topk_rule_trains_through_the_registry():
-    losses = training_losses(make_model(assignment="topk"))
+    losses = training_losses(make_model(assignment=AssignmentParams(rule="topk")))
     assert all(torch.isfinite(v) for v in losses.values()) and losses["loss_box_reg"] > 0
 
 
@@ -215,9 +219,8 @@ def test_retinanet_with_groupnorm_only_learns_two_images():
     model = make_model(
         use_centerness=False,
         use_scale=False,
-        box_loss="smooth_l1",
-        reg_loss_weight=1.0,
-        assignment="max_iou",
+        loss=ATSSLossParams(box_loss="smooth_l1", reg_loss_weight=1.0),
+        assignment=AssignmentParams(rule="max_iou"),
     )
     image = torch.full((3, SIZE, SIZE), 30.0)
     image[0, 12:70, 10:60] = 220.0

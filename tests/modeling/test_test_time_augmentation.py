@@ -6,6 +6,7 @@ and the configs that turn it on.
 from pathlib import Path
 import pytest
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 
 pytestmark = pytest.mark.detectron2
@@ -16,6 +17,7 @@ from detectron2.structures import Boxes, Instances
 
 import atss
 from atss import ATSSDatasetMapperTTA, ATSSWithTTA
+from atss.modeling import InferenceParams
 from tiny_model import tiny_atss
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -31,10 +33,7 @@ class FakeATSS(nn.Module):
     def __init__(self, boxes=None, scores=None):
         super().__init__()
         self.boxes, self.scores = boxes, scores
-        self.test_score_thresh = 0.05
-        self.test_topk_candidates = 1000
-        self.test_nms_thresh = 0.6
-        self.max_detections_per_image = 100
+        self.inference = InferenceParams()
         self.input_format = "BGR"
         self.calls = []
 
@@ -43,7 +42,7 @@ class FakeATSS(nn.Module):
         for x in batched_inputs:
             assert "height" not in x and "width" not in x, "passes are read in their own frame"
             image = x["image"]
-            self.calls.append((tuple(image.shape[1:]), self.test_nms_thresh))
+            self.calls.append((tuple(image.shape[1:]), self.inference.nms_thresh))
             result = Instances(tuple(image.shape[1:]))
             if self.boxes is None:
                 ys, xs = torch.nonzero(image[0] > 127, as_tuple=True)
@@ -135,7 +134,7 @@ def test_nms_merge_reads_every_candidate_of_each_pass_and_restores_the_model():
     tta = ATSSWithTTA(model, mapper([0]), merge="nms")
     (output,) = tta([{"image": torch.zeros(3, 40, 40, dtype=torch.uint8)}])
     assert {nms for _, nms in model.calls} == {1.0}
-    assert (model.test_nms_thresh, model.max_detections_per_image) == (0.6, 100)
+    assert (model.inference.nms_thresh, model.inference.max_detections_per_image) == (0.6, 100)
     # The union (4 boxes, two flipped) goes through the model's class-wise NMS at 0.6.
     assert len(output["instances"]) == 2
 
@@ -194,7 +193,7 @@ def test_wraps_a_real_atss_and_returns_instances_at_the_original_size():
     instances = output["instances"]
     assert instances.image_size == (96, 144)
     assert instances.has("pred_boxes") and instances.has("scores") and instances.has("pred_classes")
-    assert model.test_nms_thresh == 0.6
+    assert model.inference.nms_thresh == 0.6
 
 
 def test_yaml_keys_build_the_wrapper():
@@ -224,4 +223,4 @@ def test_official_tta_configs_have_the_official_passes(backbone):
     ]
     # The same model as the config without TTA.
     plain = LazyConfig.load(str(CONFIGS / "ATSS" / f"atss_dcnv2_{backbone}_FPN_2x.py"))
-    assert LazyConfig.to_py(cfg.model) == LazyConfig.to_py(plain.model)
+    assert OmegaConf.to_container(cfg.model) == OmegaConf.to_container(plain.model)

@@ -65,7 +65,7 @@ def test_no_positive_counts_equal_a_direct_count_from_the_assignment():
     # The model's own path: the training mapper's instances, the padded input through the
     # backbone, the anchors of its features, and atss.assignment on them.
     mapper = DatasetMapper(is_train=True, augmentations=augmentations, image_format="BGR")
-    params = model.assignment_params
+    params = model.assignment
     direct = []
     with torch.no_grad():
         for record in dicts:
@@ -79,7 +79,7 @@ def test_no_positive_counts_equal_a_direct_count_from_the_assignment():
             assigned = atss_assign(
                 [a.tensor for a in anchors],
                 boxes,
-                topk=params.topk * params.anchors_per_location,
+                topk=params.topk * model.anchor_generator.num_cell_anchors[0],
                 center_margin=params.center_margin,
             )
             direct.append(torch.bincount(assigned[assigned >= 0], minlength=len(boxes)))
@@ -151,9 +151,9 @@ def test_a_bad_box_gets_the_training_error(tool, tmp_path, coco):
 
 
 def test_an_unknown_key_gets_the_training_error(tool, tmp_path):
-    message = refused(tool, tmp_path, ["--config-file", SHAPES, "model.topkk=15"])
-    assert message == training_error(SHAPES, ["model.topkk=15"])
-    assert "Did you mean model.topk" in message
+    message = refused(tool, tmp_path, ["--config-file", SHAPES, "model.assignment.topkk=15"])
+    assert message == training_error(SHAPES, ["model.assignment.topkk=15"])
+    assert "Did you mean model.assignment.topk" in message
 
 
 def test_without_a_config_it_asks_for_one(tool, tmp_path):
@@ -193,9 +193,9 @@ def test_a_config_override_changes_the_assignment(tool, tmp_path):
     args = ["--dataset", "shapes_val", "--num-images", "0", "--worst", "0"]
     base = tool.main(["--config-file", SHAPES, "--output", str(tmp_path / "a"), *args])
     wider = tool.main(
-        ["--config-file", SHAPES, "--output", str(tmp_path / "b"), *args, "model.topk=3"]
+        ["--config-file", SHAPES, "--output", str(tmp_path / "b"), *args, "model.assignment.topk=3"]
     )
-    assert base["overrides"] == [] and wider["overrides"] == ["model.topk=3"]
+    assert base["overrides"] == [] and wider["overrides"] == ["model.assignment.topk=3"]
     assert (
         base["assignment"]["all"]["without_positives"]
         != wider["assignment"]["all"]["without_positives"]
@@ -206,7 +206,7 @@ def test_images_with_more_objects_than_the_model_keeps_are_warned_about(tool, tm
     args = ["--dataset", "shapes_val", "--num-images", "0", "--worst", "0"]
     report = tool.main(
         ["--config-file", SHAPES, "--output", str(tmp_path), *args,
-         "model.max_detections_per_image=3"]
+         "model.inference.max_detections_per_image=3"]
     )
     messages = [w["message"] for w in report["warnings"]]
     assert any("more objects than the model (detections per image) keeps, 3" in m for m in messages)

@@ -109,7 +109,8 @@ def test_a_published_entry_on_a_folder_scores_in_pycocotools_as_in_the_evaluator
         "--coco-json", str(folder / "annotations.json"), "--batch-size", "4",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:]
-    assert "Results: the detections of the model's own test_score_thresh 0.05" in proc.stdout
+    own = "Results: the detections of the model's own model.inference.score_thresh 0.05"
+    assert own in proc.stdout
     stats = coco_eval(folder / "annotations.json", results)
     expected = evaluator_ap(entry, folder, tmp_path / "eval")["bbox"]
     assert expected["AP50"] > 0  # the weights detect something
@@ -242,8 +243,7 @@ class BrightBlobDetector(nn.Module):
     def __init__(self, model: nn.Module, min_side: int = 6):
         super().__init__()
         self.anchor_generator = model.anchor_generator
-        self.test_score_thresh = model.test_score_thresh
-        self.test_nms_thresh = model.test_nms_thresh
+        self.inference = model.inference
         self.min_side = min_side
 
     def forward(self, batched_inputs):

@@ -32,7 +32,7 @@ SHAPES_CONFIG = str(ROOT / "configs/Shapes/atss_R_18_FPN_shapes.py")
 
 @pytest.fixture(scope="module")
 def shapes_model():
-    return model_and_config(SHAPES_CONFIG, overrides=["model.topk=5"])
+    return model_and_config(SHAPES_CONFIG, overrides=["model.assignment.topk=5"])
 
 
 def one_image(tmp_path, boxes):
@@ -93,10 +93,9 @@ def test_a_missing_metrics_file_is_named(tmp_path):
 
 def test_the_model_exposes_the_rule_parameters_of_its_config_overrides(shapes_model):
     model, cfg = shapes_model
-    params = model.assignment_params
-    assert params.topk == 5
-    assert params.strides == [4, 8, 16]
-    assert params.size_ranges[-1] == (64, float("inf"))
+    assert model.assignment.topk == 5
+    assert model.anchor_generator.strides == [4, 8, 16]
+    assert model.assignment.size_ranges[-1] == (64, float("inf"))
 
 
 def test_view_holds_the_rules_own_assignments(shapes_model, tmp_path):
@@ -109,7 +108,7 @@ def test_view_holds_the_rules_own_assignments(shapes_model, tmp_path):
     )
     expected = fcos_assign(
         view.anchors_per_level,
-        view.params.strides,
+        model.anchor_generator.strides,
         view.gt_boxes,
         size_ranges=view.params.size_ranges,
     )

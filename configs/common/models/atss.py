@@ -9,7 +9,8 @@ from detectron2.modeling.backbone import FPN, BasicStem, ResNet
 from detectron2.modeling.backbone.fpn import LastLevelP6P7
 
 from atss import ATSS, ATSSAnchorGenerator, ATSSHead
-from atss.modeling import make_resnet_stages
+from atss.losses import ATSSLossParams
+from atss.modeling import AssignmentParams, InferenceParams, make_resnet_stages
 
 STRIDES = [8, 16, 32, 64, 128]
 
@@ -42,21 +43,25 @@ model = L(ATSS)(
     ),
     num_classes=80,
     head_in_features=["p3", "p4", "p5", "p6", "p7"],
-    assignment="atss",
-    topk=9,
-    center_margin=0.51,  # the official "> 0.01" of its "+1" frame, in detectron2's frame
+    assignment=L(AssignmentParams)(
+        rule="atss",
+        topk=9,
+        center_margin=0.51,  # the official "> 0.01" of its "+1" frame, in detectron2's frame
+    ),
     regression_type="box",
     bbox_reg_weights=(10.0, 10.0, 5.0, 5.0),
-    focal_loss_alpha=0.25,
-    focal_loss_gamma=2.0,
-    reg_loss_weight=2.0,
-    box_loss="giou",
-    smooth_l1_beta=0.11,
     use_centerness=True,
-    test_score_thresh=0.05,
-    test_topk_candidates=1000,
-    test_nms_thresh=0.6,
-    max_detections_per_image=100,
+    loss=L(ATSSLossParams)(
+        cls_loss="focal",
+        focal_loss_alpha=0.25,
+        focal_loss_gamma=2.0,
+        box_loss="giou",
+        smooth_l1_beta=0.11,
+        reg_loss_weight=2.0,
+    ),
+    inference=L(InferenceParams)(
+        score_thresh=0.05, topk_candidates=1000, nms_thresh=0.6, max_detections_per_image=100
+    ),
     # detectron2's MSRA ImageNet weights: BGR, mean-subtracted, unit std.
     pixel_mean=[103.530, 116.280, 123.675],
     pixel_std=[1.0, 1.0, 1.0],

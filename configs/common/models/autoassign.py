@@ -23,22 +23,19 @@ model.head = L(AutoAssignHead)(
     norm="GN",
     prior_prob=0.02,
 )
+# Points and a learned center prior replace the anchors, the assignment and ATSS' losses.
 for key in (
     "anchor_generator",
     "assignment",
-    "topk",
-    "center_margin",
     "regression_type",
     "bbox_reg_weights",
-    "focal_loss_alpha",
-    "reg_loss_weight",
-    "box_loss",
-    "smooth_l1_beta",
     "use_centerness",
+    "loss",
 ):
     del model[key]
 model.update(
     temperature=1.0 / 3,
+    focal_loss_gamma=2.0,
     reg_weight=5.0,
     pos_loss_weight=0.25,
     neg_loss_weight=0.75,

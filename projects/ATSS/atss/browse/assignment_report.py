@@ -19,6 +19,7 @@ from tqdm import tqdm
 from detectron2.structures import ImageList
 
 from ..assignment import atss_candidates
+from ..modeling.assignment_registry import atss_candidates_per_level
 from ..modeling.positives_metrics import SIZE_BUCKETS
 from ..objects_without_positives import (
     HAS_POSITIVE,
@@ -64,7 +65,7 @@ def anchors_for_size(model, height: int, width: int) -> List[Tensor]:
 class AssignmentResult:
     """The assignment of every object of an :class:`ObjectTable`."""
 
-    rule: str  # the model's rule, ``model.assignment``
+    rule: str  # the model's rule, ``model.assignment.rule``
     num_positives: np.ndarray  # (M,) positives of each object
     reasons: Optional[np.ndarray]  # (M,) codes of REASONS for ATSS, None for the other rules
 
@@ -83,8 +84,9 @@ def measure_assignment(
     ``batch_size`` at a time (the rules are batched over images sharing their anchors).
     ``progress``: the label of a progress bar, or None for none.
     """
-    params = model.assignment_params
-    is_atss = model.assignment == "atss"
+    params = model.assignment
+    is_atss = params.rule == "atss"
+    topk = atss_candidates_per_level(params, model.anchor_generator.num_cell_anchors[0])
     num_objects = len(table.boxes)
     num_positives = np.zeros(num_objects, np.int64)
     reasons = np.full(num_objects, HAS_POSITIVE, np.int64) if is_atss else None
@@ -110,13 +112,13 @@ def measure_assignment(
                 candidates = atss_candidates(
                     anchors,
                     boxes[objects],
-                    topk=params.topk * params.anchors_per_location,
+                    topk=topk,
                     center_margin=params.center_margin,
                 )
                 reasons[objects] = no_positive_reasons(candidates, positives).numpy()
             bar.update(len(chunk))
     bar.close()
-    return AssignmentResult(model.assignment, num_positives, reasons)
+    return AssignmentResult(params.rule, num_positives, reasons)
 
 
 def _counts(result: AssignmentResult, mask: np.ndarray) -> dict:

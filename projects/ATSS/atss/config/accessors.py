@@ -109,9 +109,10 @@ def get_num_classes(cfg: Config) -> Optional[int]:
 
 def set_user_classes(cfg: Config, classes: Sequence[str]) -> None:
     """
-    Record the ``classes`` of the user's training set. The model's number of classes follows
-    them where the config leaves it unset; a different number is a ConfigError that gives the
-    fix.
+    Record the ``classes`` of the user's training set in the config (``dataset.classes``), so
+    that the ``config.yaml`` a run saves names them for the demo, the exporter and a published
+    entry, which never read the training annotations. The model's number of classes follows them
+    where the config leaves it unset; a different number is a ConfigError that gives the fix.
     """
     num_classes = get_num_classes(cfg)
     if num_classes and num_classes != len(classes):

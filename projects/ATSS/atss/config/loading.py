@@ -17,6 +17,7 @@ from detectron2.config import CfgNode, LazyConfig, get_cfg
 
 from .defaults import add_atss_config
 from .errors import ConfigError
+from .model_keys import check_model_keys, grouped_key
 from .yaml_config import lazy_config_from_yaml
 
 __all__ = ["Config", "apply_lazy_overrides", "config_kind", "load_config"]
@@ -68,7 +69,9 @@ def load_config(path: str, overrides: Sequence[str] = ()) -> Config:
             "the project's configs are under configs/)."
         )
     if kind == "lazy":
-        return apply_lazy_overrides(LazyConfig.load(path), overrides)
+        cfg = apply_lazy_overrides(LazyConfig.load(path), overrides)
+        check_model_keys(cfg)
+        return cfg
     cfg = get_cfg()
     add_atss_config(cfg)
     try:
@@ -98,6 +101,9 @@ def _flat_keys(node, prefix: str = "") -> Iterator[str]:
 
 
 def _unknown_key_error(key: str, cfg: Config, how_to_add: str) -> ConfigError:
+    new = grouped_key(cfg, key) if isinstance(cfg, DictConfig) else None
+    if new is not None:
+        return ConfigError(f"Override key {key} is now {new} (docs/configs.md).")
     near = difflib.get_close_matches(key, list(_flat_keys(cfg)), n=3, cutoff=0.6)
     hint = f" Did you mean {' or '.join(near)}?" if near else ""
     return ConfigError(f"Override key {key} is not in the config.{hint}{how_to_add}")

@@ -45,8 +45,8 @@ class Predictor:
     (H, W, 3) uint8 BGR arrays (OpenCV's order) and returns one ``Instances`` per image, on the
     CPU at the image's own size (``pred_boxes``, ``scores``, ``pred_classes``).
 
-    Detections are those of the model's own score threshold (``test_score_thresh``), or, given
-    ``score_threshold``, those whose score reaches it.
+    Detections are those of the model's own score threshold (``model.inference.score_thresh``),
+    or, given ``score_threshold``, those whose score reaches it.
     """
 
     def __init__(
@@ -81,7 +81,8 @@ class Predictor:
     def threshold_description(self) -> str:
         """Which score threshold the detections pass, for the log."""
         if self.score_threshold is None:
-            return f"the model's own test_score_thresh {self.model.test_score_thresh:g}"
+            threshold = self.model.inference.score_thresh
+            return f"the model's own model.inference.score_thresh {threshold:g}"
         return f"--confidence-threshold {self.score_threshold:g} (on the detection score)"
 
     def __call__(self, images: List[np.ndarray]) -> List[Instances]:
@@ -143,9 +144,9 @@ class Predictor:
             torch.cat([torch.cat([t.pred_classes for t in tiles])[keep], whole.pred_classes]),
             method=tiling.merge,
             iou_threshold=(
-                tiling.vote_iou if tiling.merge == "soft_vote" else self.model.test_nms_thresh
+                tiling.vote_iou if tiling.merge == "soft_vote" else self.model.inference.nms_thresh
             ),
-            score_threshold=self.model.test_score_thresh,
+            score_threshold=self.model.inference.score_thresh,
         )
         result = Instances((height, width))
         result.pred_boxes = Boxes(boxes)

@@ -9,6 +9,7 @@ each positive's GIoU counts once (divided by the positives); the smooth-L1 box l
 (official ``retinanet/loss.py``): summed over the positives' four box-coder deltas and divided by
 four times the positives.
 """
+from dataclasses import dataclass
 from typing import Callable, Dict, Optional
 import torch
 from fvcore.nn import giou_loss, sigmoid_focal_loss, smooth_l1_loss
@@ -19,10 +20,41 @@ from ..distributed import reduce_mean
 from .ap_loss import ap_loss
 from .precision import at_least_float32
 
-__all__ = ["BOX_LOSSES", "CLS_LOSSES", "centerness_targets", "atss_losses"]
+__all__ = ["BOX_LOSSES", "CLS_LOSSES", "ATSSLossParams", "centerness_targets", "atss_losses"]
 
 BOX_LOSSES = ("giou", "smooth_l1")
 CLS_LOSSES = ("focal", "ap")
+
+
+@dataclass(frozen=True)
+class ATSSLossParams:
+    """
+    The losses' kinds and weights (the config group ``model.loss``), the keyword arguments of
+    :func:`atss_losses` that a config sets.
+
+    Attributes:
+        cls_loss: classification loss, "focal" (the paper's) or "ap" (AP-Loss,
+            :func:`atss.losses.ap_loss`, ranking the items of this worker's images together).
+        focal_loss_alpha, focal_loss_gamma: the focal loss' parameters.
+        ap_loss_delta: width of AP-Loss' interpolated step, in logits (official 1.0).
+        box_loss: "giou" (official) or "smooth_l1", RetinaNet's loss on the box coder's deltas
+            with beta ``smooth_l1_beta`` (Table 1).
+        reg_loss_weight: weight of the box loss (official ``REG_LOSS_WEIGHT`` 2.0).
+    """
+
+    cls_loss: str = "focal"
+    focal_loss_alpha: float = 0.25
+    focal_loss_gamma: float = 2.0
+    ap_loss_delta: float = 1.0
+    box_loss: str = "giou"
+    smooth_l1_beta: float = 0.11
+    reg_loss_weight: float = 2.0
+
+    def __post_init__(self):
+        if self.box_loss not in BOX_LOSSES:
+            raise ValueError(f"box_loss must be one of {BOX_LOSSES}, got {self.box_loss!r}")
+        if self.cls_loss not in CLS_LOSSES:
+            raise ValueError(f"cls_loss must be one of {CLS_LOSSES}, got {self.cls_loss!r}")
 
 
 def centerness_targets(anchor_centers: Tensor, gt_boxes: Tensor) -> Tensor:

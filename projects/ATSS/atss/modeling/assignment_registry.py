@@ -1,8 +1,9 @@
 """
 The assignment rules (which anchors are positives, and of which object) the detector picks by name
-(``model.assignment``, YAML ``MODEL.ATSS.ASSIGNMENT``): the paper's ATSS and the rules it compares
-against (Tables 1-3), registered so that a project can add its own; also the official code's
-"topk", which no table of the paper uses.
+(``model.assignment.rule``, YAML ``MODEL.ATSS.ASSIGNMENT``): the paper's ATSS and the rules it
+compares against (Tables 1-3), registered so that a project can add its own; also the official
+code's "topk", which no table of the paper uses. :class:`AssignmentParams` holds the rule's name
+and options (the config group ``model.assignment``).
 """
 from dataclasses import dataclass
 from functools import partial
@@ -21,11 +22,17 @@ from ..assignment import (
     topk_iou_assign_batch,
 )
 
-__all__ = ["ASSIGNMENT_REGISTRY", "AssignmentParams", "build_assignment"]
+__all__ = [
+    "ASSIGNMENT_REGISTRY",
+    "AssignmentParams",
+    "atss_candidates_per_level",
+    "build_assignment",
+]
 
 ASSIGNMENT_REGISTRY = Registry("ASSIGNMENT")
 ASSIGNMENT_REGISTRY.__doc__ = """
-Assignment rules. Each entry takes a :class:`AssignmentParams` and returns a function
+Assignment rules. Each entry takes a :class:`AssignmentParams`, the anchor generator's strides
+and its anchors per location, and returns a function
 ``(anchors_per_level: List[Tensor (A_i, 4)], gt_boxes_per_image: List[Tensor (G_n, 4)]) ->
 LongTensor (N, sum A_i)`` holding the matched GT index per anchor, -1 for negatives and -2 for
 ignored anchors.
@@ -38,17 +45,43 @@ BatchRule = Callable[[List[Tensor], List[Tensor]], Tensor]
 
 @dataclass(frozen=True)
 class AssignmentParams:
-    strides: Sequence[int]
-    anchors_per_location: int = 1
+    """
+    The assignment rule and its options (the config group ``model.assignment``); each rule reads
+    the options it needs.
+
+    Attributes:
+        rule: a name in ``ASSIGNMENT_REGISTRY``: "atss", "max_iou", "fcos", "center_sampling" or
+            "topk" (the official code's extra rule).
+        topk: candidate locations per level of ATSS (k of Algorithm 1; Table 4); positives per
+            object over all levels of "topk".
+        iou_thresholds: (background, foreground) IoU thresholds of "max_iou".
+        allow_low_quality_matches, require_center_in_gt: options of "max_iou" (Table 1).
+        size_ranges: per-level ranges of max(l, t, r, b) for "fcos" and "center_sampling".
+        center_sampling_radius: radius in strides of "center_sampling".
+        center_margin: pixels a positive's anchor centre must be inside its ground truth, for
+            every rule; 0.51 is the official code's "> 0.01" of its "+1" index frame in
+            detectron2's continuous frame (``atss.assignment.CENTER_IN_BOX_MARGIN``).
+    """
+
+    rule: str = "atss"
     topk: int = 9
     iou_thresholds: Tuple[float, float] = (0.4, 0.5)
     allow_low_quality_matches: bool = True
     require_center_in_gt: bool = False
     size_ranges: Sequence[Tuple[float, float]] = FCOS_SIZE_RANGES
     center_sampling_radius: float = 1.5
-    # Pixels a positive's centre must be inside its ground truth, for every rule: 0.51 is the
-    # official ATSS code's test (ATSS, SSC, IoU + In GT Box) in the continuous frame.
     center_margin: float = CENTER_IN_BOX_MARGIN
+
+    def __post_init__(self):
+        # Config values arrive as lists; the frozen parameters hold tuples.
+        object.__setattr__(self, "iou_thresholds", tuple(self.iou_thresholds))
+        object.__setattr__(self, "size_ranges", tuple(tuple(r) for r in self.size_ranges))
+
+
+def atss_candidates_per_level(params: AssignmentParams, anchors_per_location: int) -> int:
+    """ATSS' candidates per level: as the official code, k counts locations, so each level gives
+    k times the anchors of a location."""
+    return params.topk * anchors_per_location
 
 
 def _per_image(rule: PerImageRule) -> BatchRule:
@@ -59,20 +92,19 @@ def _per_image(rule: PerImageRule) -> BatchRule:
 
 
 @ASSIGNMENT_REGISTRY.register()
-def atss(params: AssignmentParams) -> BatchRule:
-    """
-    Algorithm 1 of the paper, batched over the images. As the official code, k counts locations:
-    with several anchors per location, each level gives k times that many candidates.
-    """
+def atss(params: AssignmentParams, strides: Sequence[int], anchors_per_location: int) -> BatchRule:
+    """Algorithm 1 of the paper, batched over the images."""
     return partial(
         atss_assign_batch,
-        topk=params.topk * params.anchors_per_location,
+        topk=atss_candidates_per_level(params, anchors_per_location),
         center_margin=params.center_margin,
     )
 
 
 @ASSIGNMENT_REGISTRY.register()
-def max_iou(params: AssignmentParams) -> BatchRule:
+def max_iou(
+    params: AssignmentParams, strides: Sequence[int], anchors_per_location: int
+) -> BatchRule:
     """RetinaNet's IoU rule (Table 2, "Intersection over Union"); optional "In GT Box" (Table 1)."""
     bg_iou, fg_iou = params.iou_thresholds
     return _per_image(
@@ -88,12 +120,12 @@ def max_iou(params: AssignmentParams) -> BatchRule:
 
 
 def _fcos_rule(
-    params: AssignmentParams, center_sampling_radius: Optional[float]
+    params: AssignmentParams, strides: Sequence[int], center_sampling_radius: Optional[float]
 ) -> BatchRule:
     def rule(anchors_per_level: List[Tensor], gt_boxes: Tensor) -> Tensor:
         return fcos_assign(
             anchors_per_level,
-            params.strides,
+            strides,
             gt_boxes,
             size_ranges=params.size_ranges,
             center_sampling_radius=center_sampling_radius,
@@ -104,19 +136,21 @@ def _fcos_rule(
 
 
 @ASSIGNMENT_REGISTRY.register()
-def fcos(params: AssignmentParams) -> BatchRule:
+def fcos(params: AssignmentParams, strides: Sequence[int], anchors_per_location: int) -> BatchRule:
     """FCOS's spatial and scale constraint (Table 2)."""
-    return _fcos_rule(params, center_sampling_radius=None)
+    return _fcos_rule(params, strides, center_sampling_radius=None)
 
 
 @ASSIGNMENT_REGISTRY.register()
-def center_sampling(params: AssignmentParams) -> BatchRule:
+def center_sampling(
+    params: AssignmentParams, strides: Sequence[int], anchors_per_location: int
+) -> BatchRule:
     """FCOS with center sampling, the paper's "lite" ATSS (Table 3)."""
-    return _fcos_rule(params, center_sampling_radius=params.center_sampling_radius)
+    return _fcos_rule(params, strides, center_sampling_radius=params.center_sampling_radius)
 
 
 @ASSIGNMENT_REGISTRY.register()
-def topk(params: AssignmentParams) -> BatchRule:
+def topk(params: AssignmentParams, strides: Sequence[int], anchors_per_location: int) -> BatchRule:
     """
     The official code's extra "TOPK" rule, in none of the paper's tables: per object the k
     anchors of highest IoU over all levels (nearer centre first at equal IoU) whose centre is
@@ -125,10 +159,17 @@ def topk(params: AssignmentParams) -> BatchRule:
     return partial(topk_iou_assign_batch, topk=params.topk, center_margin=params.center_margin)
 
 
-def build_assignment(name: str, params: AssignmentParams) -> BatchRule:
-    if name not in ASSIGNMENT_REGISTRY:
+def build_assignment(
+    params: AssignmentParams, strides: Sequence[int], anchors_per_location: int = 1
+) -> BatchRule:
+    """
+    The batched rule ``params.rule`` with its options, for anchors of ``strides`` with
+    ``anchors_per_location`` anchors at each location: ``(anchors_per_level, gt_boxes_per_image)
+    -> (N, sum A_i)`` matched GT indices (see ``ASSIGNMENT_REGISTRY``).
+    """
+    if params.rule not in ASSIGNMENT_REGISTRY:
         raise ValueError(
-            f"Unknown assignment rule {name!r}; registered: "
+            f"Unknown assignment rule {params.rule!r}; registered: "
             f"{sorted(k for k, _ in ASSIGNMENT_REGISTRY)}"
         )
-    return ASSIGNMENT_REGISTRY.get(name)(params)
+    return ASSIGNMENT_REGISTRY.get(params.rule)(params, list(strides), anchors_per_location)

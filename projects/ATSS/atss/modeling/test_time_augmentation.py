@@ -134,7 +134,7 @@ class ATSSWithTTA(nn.Module):
     (official ``bbox_aug_vote.py``) each keeps its final detections (class-wise NMS, 100 an
     image) whose sqrt(area) lies strictly inside its scale's size range, and all of them are
     merged by :func:`atss.box_voting` (the soft copies scored from the model's score threshold,
-    at most ``model.test_topk_candidates`` detections, the official ``INFERENCE_TH`` and
+    at most ``model.inference.topk_candidates`` detections, the official ``INFERENCE_TH`` and
     ``PRE_NMS_TOP_N``). With ``merge="nms"`` (official ``bbox_aug.py``) each keeps its
     candidates before NMS, and the union goes through the model's class-wise NMS and
     detections-per-image cap.
@@ -183,13 +183,13 @@ class ATSSWithTTA(nn.Module):
     @contextmanager
     def _turn_off_nms(self):
         """The model returns every candidate (score threshold, top k per level), unsuppressed."""
-        old = self.model.test_nms_thresh, self.model.max_detections_per_image
+        old = self.model.inference
         # No IoU exceeds 1, so NMS at 1.0 keeps every box.
-        self.model.test_nms_thresh, self.model.max_detections_per_image = 1.0, sys.maxsize
+        self.model.inference = old._replace(nms_thresh=1.0, max_detections_per_image=sys.maxsize)
         try:
             yield
         finally:
-            self.model.test_nms_thresh, self.model.max_detections_per_image = old
+            self.model.inference = old
 
     def _batch_inference(self, augmented_inputs: List[Dict]) -> List[Instances]:
         """Detections of each augmented image in its own frame (no "height"/"width" given)."""
@@ -225,12 +225,12 @@ class ATSSWithTTA(nn.Module):
                 scores,
                 classes,
                 iou_threshold=self.vote_iou,
-                score_threshold=self.model.test_score_thresh,
-                max_detections=self.model.test_topk_candidates,
+                score_threshold=self.model.inference.score_thresh,
+                max_detections=self.model.inference.topk_candidates,
             )
         else:
-            keep = batched_nms(boxes, scores, classes, self.model.test_nms_thresh)
-            keep = keep[: self.model.max_detections_per_image]
+            keep = batched_nms(boxes, scores, classes, self.model.inference.nms_thresh)
+            keep = keep[: self.model.inference.max_detections_per_image]
             boxes, scores, classes = boxes[keep], scores[keep], classes[keep]
         result = Instances(orig_shape)
         result.pred_boxes = Boxes(boxes)

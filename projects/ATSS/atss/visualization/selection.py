@@ -15,7 +15,11 @@ from detectron2.data.detection_utils import convert_image_to_rgb
 from detectron2.structures import Boxes, pairwise_iou
 
 from ..assignment import assignment_stats, topk_nearest_candidates
-from ..modeling.assignment_registry import ASSIGNMENT_REGISTRY, AssignmentParams, build_assignment
+from ..modeling.assignment_registry import (
+    ASSIGNMENT_REGISTRY,
+    AssignmentParams,
+    atss_candidates_per_level,
+)
 from ..modeling.meta_arch import ATSS
 
 __all__ = [
@@ -57,9 +61,10 @@ class _Anchors:
         return self._cache[size]
 
 
-def _rule(name: str, params: AssignmentParams):
-    """A registered rule for one image: (anchors_per_level, gt_boxes (G, 4)) -> (A,)."""
-    batch_rule = build_assignment(name, params)
+def _rule(model: ATSS, name: str):
+    """A registered rule with the model's options, for one image: (anchors_per_level, gt_boxes
+    (G, 4)) -> (A,)."""
+    batch_rule = model.assignment_rule(name)
     return lambda anchors_per_level, gt_boxes: batch_rule(anchors_per_level, [gt_boxes])[0]
 
 
@@ -76,6 +81,7 @@ class AssignmentView:
     anchors_per_level: List[Tensor]  # one (A_l, 4) tensor per level
     level_names: List[str]
     params: AssignmentParams
+    anchors_per_location: int
     candidates: Tensor  # (G, K) indices into the concatenated anchors, level by level
     candidate_ious: Tensor  # (G, K)
     iou_mean: Tensor  # (G,)
@@ -85,7 +91,7 @@ class AssignmentView:
     @property
     def topk(self) -> int:
         """Candidates per level: k locations times the anchors of a location (as ``atss``)."""
-        return self.params.topk * self.params.anchors_per_location
+        return atss_candidates_per_level(self.params, self.anchors_per_location)
 
     @property
     def iou_threshold(self) -> Tensor:
@@ -132,21 +138,22 @@ def view_assignment(
 
     Args:
         model: an ATSS model (its weights do not matter); every rule takes the parameters of
-            the model's own (``model.assignment_params``).
+            the model's own (``model.assignment``).
         mapper: turns ``dataset_dict`` into the model's input with ``instances``
             (:func:`atss.visualization.annotated_mapper`).
         dataset_dict: one image of a detectron2 dataset.
         rules: rule names; unknown names raise a ValueError listing the registered ones.
             "atss" is always computed, as the candidates and IoU statistics are its own.
     """
-    params = model.assignment_params
+    params = model.assignment
+    anchors_per_location = model.anchor_generator.num_cell_anchors[0]
     inputs, image = _inputs(model, mapper, dataset_dict)
     anchors_per_level = _Anchors(model)(inputs["image"])
     instances = inputs["instances"]
     gt_boxes = instances.gt_boxes.tensor
     anchors = torch.cat(anchors_per_level)
 
-    topk = params.topk * params.anchors_per_location
+    topk = atss_candidates_per_level(params, anchors_per_location)
     candidates = topk_nearest_candidates(
         anchors_per_level, instances.gt_boxes.get_centers(), topk=topk
     )
@@ -154,7 +161,7 @@ def view_assignment(
     ious = pairwise_iou(instances.gt_boxes, Boxes(anchors)).gather(1, candidates)
     std = ious.std(dim=1) if ious.shape[1] > 1 and len(ious) else torch.zeros(len(ious))
     names = dict.fromkeys(["atss", *rules])
-    assigned = {name: _rule(name, params)(anchors_per_level, gt_boxes) for name in names}
+    assigned = {name: _rule(model, name)(anchors_per_level, gt_boxes) for name in names}
     return AssignmentView(
         image=image,
         gt_boxes=gt_boxes,
@@ -162,6 +169,7 @@ def view_assignment(
         anchors_per_level=anchors_per_level,
         level_names=list(model.head_in_features),
         params=params,
+        anchors_per_location=anchors_per_location,
         candidates=candidates,
         candidate_ious=ious,
         iou_mean=ious.mean(dim=1),
@@ -193,8 +201,7 @@ def positives_vs_size(
     :func:`atss.assignment.assignment_stats`, over the annotated images of ``dataset_dicts``
     (images without objects are skipped).
     """
-    params = model.assignment_params
-    apply = {name: _rule(name, params) for name in rules}
+    apply = {name: _rule(model, name) for name in rules}
     anchors_for = _Anchors(model)
     sizes, num_pos = [], {r: [] for r in rules}
     per_level = {r: [] for r in rules}

@@ -1,4 +1,5 @@
 import math
+from dataclasses import asdict, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
@@ -13,10 +14,11 @@ from detectron2.structures import Boxes, ImageList, Instances
 from detectron2.utils.events import get_event_storage
 
 from ...assignment import IGNORED, assignment_stats
-from ...losses import BOX_LOSSES, CLS_LOSSES, atss_losses
+from ...losses import ATSSLossParams, atss_losses
 from ...losses.precision import at_least_float32
-from ..assignment_registry import AssignmentParams, build_assignment
+from ..assignment_registry import AssignmentParams, BatchRule, build_assignment
 from ..atss_head import REGRESSION_TYPES, ATSSHead, build_atss_head
+from ..inference_params import InferenceParams
 from ..positives_metrics import log_objects_without_positives
 
 __all__ = ["ATSS", "check_gt_classes", "decode_boxes"]
@@ -63,6 +65,9 @@ class ATSS(DenseDetector):
     are configurable, so every row of Tables 1-3 of the paper is one config.
     """
 
+    # Typed for TorchScript, which reads it in the scripted exports' inference.
+    inference: InferenceParams
+
     @configurable
     def __init__(
         self,
@@ -72,28 +77,12 @@ class ATSS(DenseDetector):
         anchor_generator: nn.Module,
         num_classes: int,
         head_in_features: Optional[List[str]] = None,
-        assignment: str = "atss",
-        topk: int = 9,
-        iou_thresholds: Tuple[float, float] = (0.4, 0.5),
-        allow_low_quality_matches: bool = True,
-        require_center_in_gt: bool = False,
-        size_ranges: Sequence[Tuple[float, float]] = AssignmentParams.size_ranges,
-        center_sampling_radius: float = 1.5,
-        center_margin: float = AssignmentParams.center_margin,
+        assignment: AssignmentParams = AssignmentParams(),
         regression_type: str = "box",
         bbox_reg_weights: Tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0),
-        focal_loss_alpha: float = 0.25,
-        focal_loss_gamma: float = 2.0,
-        reg_loss_weight: float = 2.0,
-        box_loss: str = "giou",
-        smooth_l1_beta: float = 0.11,
         use_centerness: bool = True,
-        cls_loss: str = "focal",
-        ap_loss_delta: float = 1.0,
-        test_score_thresh: float = 0.05,
-        test_topk_candidates: int = 1000,
-        test_nms_thresh: float = 0.6,
-        max_detections_per_image: int = 100,
+        loss: ATSSLossParams = ATSSLossParams(),
+        inference: InferenceParams = InferenceParams(),
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
         input_format: str = "BGR",
@@ -104,42 +93,22 @@ class ATSS(DenseDetector):
                 and anchors per location as the anchor generator makes.
             num_classes: number of foreground classes.
             head_in_features: backbone features fed to the head, by increasing stride.
-            assignment: the assignment rule (which anchors are positives), a name in
-                ``ASSIGNMENT_REGISTRY``: "atss", "max_iou", "fcos", "center_sampling" or "topk"
-                (the official code's extra rule).
-            topk: candidate locations per level of ATSS (k of Algorithm 1; Table 4); positives
-                per object over all levels of "topk".
-            iou_thresholds: (background, foreground) IoU thresholds of "max_iou".
-            allow_low_quality_matches, require_center_in_gt: options of "max_iou" (Table 1).
-            size_ranges: per-level ranges of max(l, t, r, b) for "fcos" and "center_sampling".
-            center_sampling_radius: radius in strides of "center_sampling".
-            center_margin: pixels a positive's anchor centre must be inside its ground truth,
-                for every rule; 0.51 is the official code's "> 0.01" of its "+1" index frame in
-                detectron2's continuous frame (see ``atss.assignment.CENTER_IN_BOX_MARGIN``).
+            assignment: the assignment rule (which anchors are positives) and its options.
             regression_type: "box" (offsets from the anchor box) or "point" (distances from the
                 anchor centre normalised by the stride), Table 2.
             bbox_reg_weights: weights of the box coder of "box" regression.
-            focal_loss_alpha, focal_loss_gamma, reg_loss_weight: loss parameters.
-            box_loss: "giou" (official) or "smooth_l1", RetinaNet's loss on the box coder's
-                deltas with beta ``smooth_l1_beta`` (Table 1).
             use_centerness: train and score with the head's centerness (Table 1); must match the
                 head. Without it, scores at inference are the class probabilities.
-            cls_loss: classification loss, "focal" (the paper's) or "ap" (AP-Loss,
-                :func:`atss.losses.ap_loss`, ranking the items of this worker's images together).
-            ap_loss_delta: width of AP-Loss' interpolated step, in logits (official 1.0).
-            test_score_thresh: minimum class probability of a candidate at inference.
-            test_topk_candidates: candidates kept per level before NMS.
-            test_nms_thresh: IoU threshold of the class-wise NMS.
-            max_detections_per_image: detections kept per image after NMS.
+            loss: the losses' kinds and weights.
+            inference: the post-processing settings.
             pixel_mean, pixel_std, input_format: input normalisation, as in detectron2.
         """
         super().__init__(
             backbone, head, head_in_features, pixel_mean=pixel_mean, pixel_std=pixel_std
         )
-        strides = list(anchor_generator.strides)
         num_levels = {
             "head_in_features": len(self.head_in_features),
-            "anchor generator": len(strides),
+            "anchor generator": len(anchor_generator.strides),
         }
         if isinstance(head, ATSSHead):
             num_levels["head"] = head.num_levels
@@ -158,10 +127,6 @@ class ATSS(DenseDetector):
             raise ValueError(
                 f"regression_type must be one of {REGRESSION_TYPES}, got {regression_type!r}"
             )
-        if box_loss not in BOX_LOSSES:
-            raise ValueError(f"box_loss must be one of {BOX_LOSSES}, got {box_loss!r}")
-        if cls_loss not in CLS_LOSSES:
-            raise ValueError(f"cls_loss must be one of {CLS_LOSSES}, got {cls_loss!r}")
         if regression_type == "point" and any(n != 1 for n in anchor_generator.num_cell_anchors):
             raise ValueError("regression_type 'point' needs one anchor per location")
 
@@ -169,19 +134,7 @@ class ATSS(DenseDetector):
         self.num_classes = num_classes
         self.input_format = input_format
         self.assignment = assignment
-        # The parameters the rule was built with, for the visualizations of the assignment.
-        self.assignment_params = AssignmentParams(
-            strides=strides,
-            anchors_per_location=anchor_generator.num_cell_anchors[0],
-            topk=topk,
-            iou_thresholds=tuple(iou_thresholds),
-            allow_low_quality_matches=allow_low_quality_matches,
-            require_center_in_gt=require_center_in_gt,
-            size_ranges=tuple(tuple(r) for r in size_ranges),
-            center_sampling_radius=center_sampling_radius,
-            center_margin=center_margin,
-        )
-        self.assign = build_assignment(assignment, self.assignment_params)
+        self.assign = self.assignment_rule()
         self.regression_type = regression_type
         if regression_type == "box":
             # Official box coder: weights (10, 10, 5, 5), dw and dh clamped at log(1000 / 16).
@@ -192,20 +145,9 @@ class ATSS(DenseDetector):
             # (l, t, r, b) normalised by the size of the "anchor" it decodes from; point anchors
             # are made stride-sized boxes, so the distances are in strides (official).
             self.box2box_transform = Box2BoxTransformLinear(normalize_by_size=True)
-
-        self.focal_loss_alpha = focal_loss_alpha
-        self.focal_loss_gamma = focal_loss_gamma
-        self.reg_loss_weight = reg_loss_weight
-        self.box_loss = box_loss
-        self.smooth_l1_beta = smooth_l1_beta
         self.use_centerness = use_centerness
-        self.cls_loss = cls_loss
-        self.ap_loss_delta = ap_loss_delta
-
-        self.test_score_thresh = test_score_thresh
-        self.test_topk_candidates = test_topk_candidates
-        self.test_nms_thresh = test_nms_thresh
-        self.max_detections_per_image = max_detections_per_image
+        self.loss = loss
+        self.inference = inference
 
     @classmethod
     def from_config(cls, cfg):
@@ -219,32 +161,48 @@ class ATSS(DenseDetector):
             "anchor_generator": build_anchor_generator(cfg, feature_shapes),
             "num_classes": c.NUM_CLASSES,
             "head_in_features": c.IN_FEATURES,
-            "assignment": c.ASSIGNMENT,
-            "topk": c.TOPK,
-            "iou_thresholds": c.IOU_THRESHOLDS,
-            "allow_low_quality_matches": c.ALLOW_LOW_QUALITY_MATCHES,
-            "require_center_in_gt": c.REQUIRE_CENTER_IN_GT,
-            "size_ranges": c.SIZE_RANGES,
-            "center_sampling_radius": c.CENTER_SAMPLING_RADIUS,
-            "center_margin": c.CENTER_MARGIN,
+            "assignment": AssignmentParams(
+                rule=c.ASSIGNMENT,
+                topk=c.TOPK,
+                iou_thresholds=c.IOU_THRESHOLDS,
+                allow_low_quality_matches=c.ALLOW_LOW_QUALITY_MATCHES,
+                require_center_in_gt=c.REQUIRE_CENTER_IN_GT,
+                size_ranges=c.SIZE_RANGES,
+                center_sampling_radius=c.CENTER_SAMPLING_RADIUS,
+                center_margin=c.CENTER_MARGIN,
+            ),
             "regression_type": c.REGRESSION_TYPE,
             "bbox_reg_weights": c.BBOX_REG_WEIGHTS,
-            "focal_loss_alpha": c.FOCAL_LOSS_ALPHA,
-            "focal_loss_gamma": c.FOCAL_LOSS_GAMMA,
-            "reg_loss_weight": c.REG_LOSS_WEIGHT,
-            "box_loss": c.BOX_LOSS,
-            "smooth_l1_beta": c.SMOOTH_L1_BETA,
             "use_centerness": c.USE_CENTERNESS,
-            "cls_loss": c.CLS_LOSS,
-            "ap_loss_delta": c.AP_LOSS_DELTA,
-            "test_score_thresh": c.SCORE_THRESH_TEST,
-            "test_topk_candidates": c.TOPK_CANDIDATES_TEST,
-            "test_nms_thresh": c.NMS_THRESH_TEST,
-            "max_detections_per_image": cfg.TEST.DETECTIONS_PER_IMAGE,
+            "loss": ATSSLossParams(
+                cls_loss=c.CLS_LOSS,
+                focal_loss_alpha=c.FOCAL_LOSS_ALPHA,
+                focal_loss_gamma=c.FOCAL_LOSS_GAMMA,
+                ap_loss_delta=c.AP_LOSS_DELTA,
+                box_loss=c.BOX_LOSS,
+                smooth_l1_beta=c.SMOOTH_L1_BETA,
+                reg_loss_weight=c.REG_LOSS_WEIGHT,
+            ),
+            "inference": InferenceParams(
+                score_thresh=c.SCORE_THRESH_TEST,
+                topk_candidates=c.TOPK_CANDIDATES_TEST,
+                nms_thresh=c.NMS_THRESH_TEST,
+                max_detections_per_image=cfg.TEST.DETECTIONS_PER_IMAGE,
+            ),
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
             "pixel_std": cfg.MODEL.PIXEL_STD,
             "input_format": cfg.INPUT.FORMAT,
         }
+
+    def assignment_rule(self, rule: Optional[str] = None) -> BatchRule:
+        """
+        The model's assignment rule, or the registered rule ``rule`` with the model's options,
+        for the model's anchors (the visualizations compare rules this way).
+        """
+        params = self.assignment if rule is None else replace(self.assignment, rule=rule)
+        return build_assignment(
+            params, self.anchor_generator.strides, self.anchor_generator.num_cell_anchors[0]
+        )
 
     # TorchScript compiles neither super() nor the training path: scripted exports
     # (atss.export) call the inference steps directly.
@@ -340,7 +298,7 @@ class ATSS(DenseDetector):
         pos_deltas = cat(pred_deltas, dim=1)[positives]
         pos_gt_boxes = gt_boxes[positives]
         pred_boxes = decode_boxes(self.box2box_transform, pos_deltas, pos_reg_anchors)
-        if self.box_loss == "smooth_l1":
+        if self.loss.box_loss == "smooth_l1":
             box_loss_inputs = {
                 "pred_deltas": pos_deltas,
                 "gt_deltas": self.box2box_transform.get_deltas(pos_reg_anchors, pos_gt_boxes),
@@ -354,13 +312,7 @@ class ATSS(DenseDetector):
             gt_labels,
             pos_gt_boxes,
             Boxes(pos_reg_anchors).get_centers(),
-            focal_loss_alpha=self.focal_loss_alpha,
-            focal_loss_gamma=self.focal_loss_gamma,
-            reg_loss_weight=self.reg_loss_weight,
-            box_loss=self.box_loss,
-            smooth_l1_beta=self.smooth_l1_beta,
-            cls_loss=self.cls_loss,
-            ap_loss_delta=self.ap_loss_delta,
+            **asdict(self.loss),
             **box_loss_inputs,
         )
 
@@ -394,7 +346,7 @@ class ATSS(DenseDetector):
             score = prob
         else:
             score = torch.sqrt(prob * at_least_float32(centerness).sigmoid())
-        return torch.where(prob > self.test_score_thresh, score, torch.full_like(score, -1.0))
+        return torch.where(prob > self.inference.score_thresh, score, torch.full_like(score, -1.0))
 
     def inference_single_image(
         self,
@@ -403,11 +355,12 @@ class ATSS(DenseDetector):
         deltas: List[Tensor],
         image_size: Tuple[int, int],
     ) -> Instances:
+        settings = self.inference
         pred = self._decode_multi_level_predictions(
-            anchors, scores, deltas, -0.5, self.test_topk_candidates, image_size
+            anchors, scores, deltas, -0.5, settings.topk_candidates, image_size
         )
         pred.pred_boxes.clip(image_size)
         keep = batched_nms(
-            pred.pred_boxes.tensor, pred.scores, pred.pred_classes, self.test_nms_thresh
+            pred.pred_boxes.tensor, pred.scores, pred.pred_classes, settings.nms_thresh
         )
-        return pred[keep[: self.max_detections_per_image]]
+        return pred[keep[: settings.max_detections_per_image]]

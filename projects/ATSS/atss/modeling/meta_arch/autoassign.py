@@ -15,6 +15,7 @@ from detectron2.utils.events import get_event_storage
 from ...losses import autoassign_losses
 from ...losses.precision import at_least_float32
 from ..autoassign_head import AutoAssignHead
+from ..inference_params import InferenceParams
 from .atss import check_gt_classes, decode_boxes
 
 __all__ = ["AutoAssign"]
@@ -45,10 +46,7 @@ class AutoAssign(DenseDetector):
         pos_loss_weight: float = 0.25,
         neg_loss_weight: float = 0.75,
         center_loss_weight: float = 0.75,
-        test_score_thresh: float = 0.05,
-        test_topk_candidates: int = 1000,
-        test_nms_thresh: float = 0.6,
-        max_detections_per_image: int = 100,
+        inference: InferenceParams = InferenceParams(),
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
         input_format: str = "BGR",
@@ -64,10 +62,7 @@ class AutoAssign(DenseDetector):
             focal_loss_gamma: exponent of the negative term.
             pos_loss_weight, neg_loss_weight, center_loss_weight: weights of loss_pos, loss_neg
                 and loss_norm (the authors' alpha, 1 - alpha, 1 - alpha with alpha 0.25).
-            test_score_thresh: minimum p_cls * p_obj of a detection.
-            test_topk_candidates: candidates kept per level before NMS.
-            test_nms_thresh: IoU threshold of the class-wise NMS.
-            max_detections_per_image: detections kept per image after NMS.
+            inference: the post-processing settings; the score is p_cls * p_obj.
             pixel_mean, pixel_std, input_format: input normalisation, as in detectron2.
         """
         super().__init__(
@@ -96,10 +91,7 @@ class AutoAssign(DenseDetector):
             "neg_loss_weight": neg_loss_weight,
             "center_loss_weight": center_loss_weight,
         }
-        self.test_score_thresh = test_score_thresh
-        self.test_topk_candidates = test_topk_candidates
-        self.test_nms_thresh = test_nms_thresh
-        self.max_detections_per_image = max_detections_per_image
+        self.inference = inference
 
     @classmethod
     def from_config(cls, cfg):
@@ -117,10 +109,12 @@ class AutoAssign(DenseDetector):
             "pos_loss_weight": c.POS_LOSS_WEIGHT,
             "neg_loss_weight": c.NEG_LOSS_WEIGHT,
             "center_loss_weight": c.CENTER_LOSS_WEIGHT,
-            "test_score_thresh": c.SCORE_THRESH_TEST,
-            "test_topk_candidates": c.TOPK_CANDIDATES_TEST,
-            "test_nms_thresh": c.NMS_THRESH_TEST,
-            "max_detections_per_image": cfg.TEST.DETECTIONS_PER_IMAGE,
+            "inference": InferenceParams(
+                score_thresh=c.SCORE_THRESH_TEST,
+                topk_candidates=c.TOPK_CANDIDATES_TEST,
+                nms_thresh=c.NMS_THRESH_TEST,
+                max_detections_per_image=cfg.TEST.DETECTIONS_PER_IMAGE,
+            ),
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
             "pixel_std": cfg.MODEL.PIXEL_STD,
             "input_format": cfg.INPUT.FORMAT,
@@ -181,6 +175,7 @@ class AutoAssign(DenseDetector):
             predictions, [self.num_classes, 4, 1]
         )
         anchors = self.anchor_generator(features)
+        settings = self.inference
         results = []
         for img_idx, image_size in enumerate(images.image_sizes):
             # The authors' score: p_cls * p_obj, no square root; per level the top candidates
@@ -196,12 +191,12 @@ class AutoAssign(DenseDetector):
                 anchors,
                 scores,
                 deltas,
-                self.test_score_thresh,
-                self.test_topk_candidates,
+                settings.score_thresh,
+                settings.topk_candidates,
                 image_size,
             )
             keep = batched_nms(
-                pred.pred_boxes.tensor, pred.scores, pred.pred_classes, self.test_nms_thresh
+                pred.pred_boxes.tensor, pred.scores, pred.pred_classes, settings.nms_thresh
             )
-            results.append(pred[keep[: self.max_detections_per_image]])
+            results.append(pred[keep[: settings.max_detections_per_image]])
         return results
