@@ -8,6 +8,11 @@ APl, wall and CPU minutes: the README's quick-start table) and one row per recip
     python benchmarks/quick_start.py [--recipes quick long] [--seeds 0 1] [--evals 4] \\
         [--output-dir output/quick_start] [--plot docs/images/quick_start.png] [KEY=VALUE ...]
 
+The ``custom`` recipe is the Custom CPU config (``configs/Custom/atss_R_18_FPN_cpu.py``) given
+the shapes splits by path, as a user gives their own data, trained from scratch
+(``train.init_checkpoint=``: no download) over its whole schedule
+(``train.early_stop.enabled=False``); the splits are generated before its clock starts.
+
 A run evaluates ``--evals`` times, evenly over its schedule, for the AP-vs-time curve; the times
 include those evaluations (a few seconds each), so ``--evals 1`` gives the plain command's
 figures. CPU time is user + system time of the whole process tree (train_net.py and its data
@@ -41,7 +46,10 @@ RECIPES: Dict[str, Tuple[str, str]] = {
     "long": ("configs/Shapes/atss_R_18_FPN_shapes_long.py", "ATSS, the long recipe"),
     "autoassign": ("configs/Shapes/autoassign_R_18_FPN_shapes.py", "AutoAssign, quick recipe"),
     "aploss": ("configs/Shapes/atss_aploss_R_18_FPN_shapes.py", "ATSS + AP-Loss, quick recipe"),
+    "custom": ("configs/Custom/atss_R_18_FPN_cpu.py", "Custom CPU, shapes by path, from scratch"),
 }
+# Recipes whose config takes its data by path: the shapes splits are given as a user's data.
+BY_PATH = {"custom"}
 # detectron2's COCO evaluation prints the AP row after this header.
 AP_HEADER = "copypaste: AP,AP50,AP75,APs,APm,APl"
 TARGET_WALL_S = 300.0
@@ -96,17 +104,35 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def shapes_by_path(root: Path) -> List[str]:
+    """The overrides that give the shapes splits, generated where a run of the other recipes
+    generates them (``root/shapes``), as a user's data."""
+    from atss.data.shapes import ensure_shapes
+
+    overrides = []
+    for split, name in (("train", "shapes_train"), ("test", "shapes_val")):
+        annotations, images = ensure_shapes(name, str(root / "shapes"))
+        overrides += [
+            f"dataset.{split}.annotations={annotations}",
+            f"dataset.{split}.images={images}",
+        ]
+    return overrides
+
+
 def train(recipe: str, seed: int, evals: int, output_dir: Path, overrides: List[str]) -> Run:
     """Runs train_net.py on one recipe and seed; returns the AP after each evaluation."""
     config = RECIPES[recipe][0]
-    cfg = LazyConfig.apply_overrides(LazyConfig.load(str(ROOT / config)), overrides)
-    max_iter = cfg.train.max_iter
-    period = math.ceil(max_iter / evals)
     run_dir = output_dir / f"{recipe}_seed{seed}"
     datasets = run_dir / "datasets"
     if datasets.exists():
         raise SystemExit(f"{datasets} exists: give an --output-dir that was not used before.")
     run_dir.mkdir(parents=True)
+    if recipe in BY_PATH:
+        whole_schedule = ["train.init_checkpoint=", "train.early_stop.enabled=False"]
+        overrides = [*shapes_by_path(datasets), *whole_schedule, *overrides]
+    cfg = LazyConfig.apply_overrides(LazyConfig.load(str(ROOT / config)), overrides)
+    max_iter = cfg.train.max_iter
+    period = math.ceil(max_iter / evals)
     command = [
         sys.executable,
         "train_net.py",

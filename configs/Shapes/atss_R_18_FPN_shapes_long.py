@@ -41,9 +41,6 @@ model.pixel_std = [57.375, 57.120, 58.395]
 optimizer.lr = 1e-3
 
 train.device = "cpu"
-# bfloat16 on Intel's AMX only: on AMD's AVX512-BF16 this model was not consistently faster in
-# bfloat16 than in float32 (docs/benchmarks.md).
-train.amp.faster_on = ["amx_bf16"]
 train.seed = 0  # reproducible runs (read by detectron2's default_setup)
 train.init_checkpoint = ""
 train.max_iter = 1400

@@ -22,10 +22,10 @@ train.validation_loss = False
 train.early_stop = dict(enabled=False, patience=5, metric="bbox/AP", min_delta=0.1)
 # Number type (atss.config.precision, docs/benchmarks.md#bfloat16-on-the-cpu): "auto" trains and
 # infers in bfloat16 autocast on a CPU with native bfloat16 units of a kind in `faster_on` (those on
-# which the model was measured faster in bfloat16: R-50 FPN on Intel's AMX and AMD's AVX512-BF16),
-# float32 elsewhere and on CUDA; True forces mixed precision (detectron2's float16 AMP on CUDA,
-# bfloat16 there with `dtype="bfloat16"`), False float32. `channels_last`: weights NHWC under
-# bfloat16 on a CPU.
+# which the model was measured faster in bfloat16: every config's model on Intel's AMX and AMD's
+# AVX512-BF16, benchmarks/cpu_precision.py), float32 elsewhere and on CUDA; True forces mixed
+# precision (detectron2's float16 AMP on CUDA, bfloat16 there with `dtype="bfloat16"`), False
+# float32. `channels_last`: weights NHWC under bfloat16 on a CPU.
 train.amp.enabled = "auto"
 train.amp.dtype = None
 train.amp.faster_on = ["amx_bf16", "avx512_bf16"]

@@ -1,7 +1,8 @@
 """
 ``benchmarks/quick_start.py``: it runs train_net.py on a recipe with a fresh dataset directory,
 reads the AP after each evaluation with the wall and CPU time so far, prints the side-by-side table
-and draws the plot; it refuses a used output directory and names the log of a run that fails.
+and draws the plot; it gives the Custom CPU config the shapes by path; it refuses a used output
+directory and names the log of a run that fails.
 """
 import json
 import subprocess
@@ -71,6 +72,21 @@ def test_refuses_an_output_directory_used_before(benchmark_run):
     proc = quick_start("--recipes", "quick", "--output-dir", str(out / "runs"), *TINY)
     assert proc.returncode != 0
     assert "was not used before" in proc.stderr
+
+
+def test_the_custom_recipe_trains_the_custom_config_on_the_shapes_given_by_path(tmp_path):
+    proc = quick_start(
+        "--recipes", "custom", "--evals", "1", "--output-dir", str(tmp_path), *TINY
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    command = proc.stdout.splitlines()[0]
+    assert "configs/Custom/atss_R_18_FPN_cpu.py" in command
+    shapes = tmp_path / "custom_seed0" / "datasets" / "shapes"
+    assert f"dataset.train.annotations={shapes / 'shapes_train' / 'annotations.json'}" in command
+    assert f"dataset.test.images={shapes / 'shapes_val' / 'images'}" in command
+    assert "train.init_checkpoint=" in command  # from scratch: nothing to download
+    (run,) = json.loads((tmp_path / "results.json").read_text())
+    assert [p["iteration"] for p in run["points"]] == [4]
 
 
 def test_a_failing_run_names_its_log(tmp_path):
