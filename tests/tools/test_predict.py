@@ -61,7 +61,9 @@ def detecting_weights(model: nn.Module) -> nn.Module:
 def entry(tmp_path_factory) -> str:
     """A published entry of the shapes config (tools/publish_model.py's layout)."""
     run = tmp_path_factory.mktemp("run")
-    cfg = load_config(SHAPES_CONFIG)
+    # float32 on every CPU: in bfloat16 a batch of images rounds otherwise than one image, and
+    # the demo's batches are compared with the evaluator's single images.
+    cfg = load_config(SHAPES_CONFIG, ["train.amp.enabled=False"])
     LazyConfig.save(cfg, str(run / "config.yaml"))
     model = DeployConfig(SHAPES_CONFIG, allow_unloaded_weights=True).build_model()
     torch.save({"model": detecting_weights(model).state_dict()}, run / "model_final.pth")
