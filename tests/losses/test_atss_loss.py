@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from atss.losses import atss_losses, centerness_targets
+from atss.losses import ATSSLossParams, atss_losses, centerness_targets
 
 ALPHA, GAMMA = 0.25, 2.0
 
@@ -52,7 +52,7 @@ def test_centerness_loss_is_bce_against_centerness_target():
 
 def test_regression_weight_scales_box_loss_only():
     base, _ = two_anchor_example()
-    scaled, _ = two_anchor_example(reg_loss_weight=1.0)
+    scaled, _ = two_anchor_example(params=ATSSLossParams(reg_loss_weight=1.0))
     assert scaled["loss_box_reg"].item() == pytest.approx(base["loss_box_reg"].item() / 2)
     assert scaled["loss_cls"].item() == pytest.approx(base["loss_cls"].item())
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from atss.losses import atss_losses, autoassign_losses
+from atss.losses import ATSSLossParams, atss_losses, autoassign_losses
 
 HALF_TYPES = [torch.bfloat16, torch.float16]
 NUM_CLASSES = 3
@@ -150,7 +150,7 @@ def atss_smooth_l1(out, t):
         t.gt_labels,
         t.gt_boxes,
         t.centers,
-        box_loss="smooth_l1",
+        params=ATSSLossParams(box_loss="smooth_l1"),
         pred_deltas=out["deltas"],
         gt_deltas=t.gt_deltas,
     )
@@ -159,7 +159,7 @@ def atss_smooth_l1(out, t):
 def atss_ap_loss(out, t):
     return atss_losses(
         out["logits"], out["centerness"], out["boxes"], t.gt_labels, t.gt_boxes, t.centers,
-        cls_loss="ap",
+        params=ATSSLossParams(cls_loss="ap"),
     )
 
 

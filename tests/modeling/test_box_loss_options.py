@@ -5,7 +5,7 @@ on box-coder deltas, and the losses without a centerness branch.
 import pytest
 import torch
 
-from atss.losses import atss_losses
+from atss.losses import ATSSLossParams, atss_losses
 
 NUM_CLASSES = 2
 
@@ -28,22 +28,18 @@ def one_positive(**kwargs):
 def test_smooth_l1_is_retinanets_loss_on_deltas_divided_by_four_times_the_positives():
     # Errors (0.5, 0, 0, 2) with beta 0.11: 0.5 - 0.055 + 2 - 0.055 = 2.39, over 4 x 1 positive.
     losses = one_positive(
-        box_loss="smooth_l1",
+        params=ATSSLossParams(box_loss="smooth_l1", smooth_l1_beta=0.11, reg_loss_weight=1.0),
         pred_deltas=torch.tensor([[0.5, 0.0, 0.0, 0.0]]),
         gt_deltas=torch.tensor([[0.0, 0.0, 0.0, 2.0]]),
-        smooth_l1_beta=0.11,
-        reg_loss_weight=1.0,
     )
     assert losses["loss_box_reg"].item() == pytest.approx(2.39 / 4)
 
 
 def test_smooth_l1_is_quadratic_below_beta():
     losses = one_positive(
-        box_loss="smooth_l1",
+        params=ATSSLossParams(box_loss="smooth_l1", smooth_l1_beta=0.11, reg_loss_weight=2.0),
         pred_deltas=torch.tensor([[0.05, 0.0, 0.0, 0.0]]),
         gt_deltas=torch.zeros(1, 4),
-        smooth_l1_beta=0.11,
-        reg_loss_weight=2.0,
     )
     assert losses["loss_box_reg"].item() == pytest.approx(0.5 * 0.05**2 / 0.11 / 4 * 2.0)
 
@@ -51,7 +47,9 @@ def test_smooth_l1_is_quadratic_below_beta():
 def test_smooth_l1_leaves_the_other_losses_unchanged():
     giou = one_positive()
     smooth_l1 = one_positive(
-        box_loss="smooth_l1", pred_deltas=torch.ones(1, 4), gt_deltas=torch.zeros(1, 4)
+        params=ATSSLossParams(box_loss="smooth_l1"),
+        pred_deltas=torch.ones(1, 4),
+        gt_deltas=torch.zeros(1, 4),
     )
     assert smooth_l1["loss_box_reg"] != giou["loss_box_reg"]
     for name in ("loss_cls", "loss_centerness"):
@@ -75,16 +73,16 @@ def test_without_centerness_each_positive_giou_counts_once():
         torch.tensor([[0, 1]]),
         gt_boxes,
         torch.tensor([[5.0, 2.0], [5.0, 5.0]]),
-        reg_loss_weight=1.0,
+        params=ATSSLossParams(reg_loss_weight=1.0),
     )
     assert losses["loss_box_reg"].item() == pytest.approx(0.25)
 
 
 def test_unknown_box_loss_is_rejected():
     with pytest.raises(ValueError, match="box_loss must be one of"):
-        one_positive(box_loss="l1")
+        one_positive(params=ATSSLossParams(box_loss="l1"))
 
 
 def test_smooth_l1_without_deltas_is_rejected():
     with pytest.raises(ValueError, match="needs pred_deltas and gt_deltas"):
-        one_positive(box_loss="smooth_l1")
+        one_positive(params=ATSSLossParams(box_loss="smooth_l1"))

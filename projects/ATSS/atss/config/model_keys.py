@@ -4,12 +4,14 @@ options), ``model.loss`` (the losses' kinds and weights) and ``model.inference``
 post-processing). A config or an override that sets one of them at the top of ``model``, as the
 flat keyword arguments of RetinaNet and FCOS would, is refused with the key that holds it.
 """
+from dataclasses import fields
 from typing import Dict, Optional
 from omegaconf import DictConfig
 
 from detectron2.utils.registry import locate
 
-from ..modeling import ATSS, AutoAssign
+from ..losses import ATSSLossParams
+from ..modeling import ATSS, AssignmentParams, AutoAssign
 from .errors import ConfigError
 
 __all__ = ["check_model_keys", "grouped_key"]
@@ -20,28 +22,12 @@ _INFERENCE_KEYS = {
     "test_nms_thresh": "inference.nms_thresh",
     "max_detections_per_image": "inference.max_detections_per_image",
 }
-_ASSIGNMENT_KEYS = (
-    "topk",
-    "iou_thresholds",
-    "allow_low_quality_matches",
-    "require_center_in_gt",
-    "size_ranges",
-    "center_sampling_radius",
-    "center_margin",
-)
-_LOSS_KEYS = (
-    "cls_loss",
-    "focal_loss_alpha",
-    "focal_loss_gamma",
-    "ap_loss_delta",
-    "box_loss",
-    "smooth_l1_beta",
-    "reg_loss_weight",
-)
+# The assignment's options and the losses' keep their names inside their groups; a flat config
+# names the rule by model.assignment itself.
 _ATSS_KEYS = {
+    **{f.name: f"assignment.{f.name}" for f in fields(AssignmentParams) if f.name != "rule"},
     "assignment": "assignment.rule",
-    **{key: f"assignment.{key}" for key in _ASSIGNMENT_KEYS},
-    **{key: f"loss.{key}" for key in _LOSS_KEYS},
+    **{f.name: f"loss.{f.name}" for f in fields(ATSSLossParams)},
     **_INFERENCE_KEYS,
 }
 

@@ -29,8 +29,8 @@ CLS_LOSSES = ("focal", "ap")
 @dataclass(frozen=True)
 class ATSSLossParams:
     """
-    The losses' kinds and weights (the config group ``model.loss``), the keyword arguments of
-    :func:`atss_losses` that a config sets.
+    The losses' kinds and weights (the config group ``model.loss``), given to
+    :func:`atss_losses`; unknown kinds are refused here, once.
 
     Attributes:
         cls_loss: classification loss, "focal" (the paper's) or "ap" (AP-Loss,
@@ -87,15 +87,9 @@ def atss_losses(
     gt_boxes: Tensor,
     anchor_centers: Tensor,
     *,
-    focal_loss_alpha: float = 0.25,
-    focal_loss_gamma: float = 2.0,
-    reg_loss_weight: float = 2.0,
-    box_loss: str = "giou",
+    params: ATSSLossParams = ATSSLossParams(),
     pred_deltas: Optional[Tensor] = None,
     gt_deltas: Optional[Tensor] = None,
-    smooth_l1_beta: float = 0.11,
-    cls_loss: str = "focal",
-    ap_loss_delta: float = 1.0,
     reduce_mean: Callable[[Tensor], Tensor] = reduce_mean,
 ) -> Dict[str, Tensor]:
     """
@@ -108,22 +102,19 @@ def atss_losses(
             anchors (which contribute to no loss).
         gt_boxes: (P, 4) matched xyxy box of each positive.
         anchor_centers: (P, 2) centre of each positive anchor.
-        box_loss: "giou" on ``pred_boxes`` or "smooth_l1" on ``pred_deltas`` against
-            ``gt_deltas`` (both (P, 4), the box coder's encoding), with ``smooth_l1_beta``.
-        cls_loss: "focal" or "ap" (:func:`atss.losses.ap_loss` with ``ap_loss_delta``, weight 1
-            as the official AP-Loss code, ranking the items of this worker's images together as
-            its DataParallel replicas do).
+        params: the losses' kinds and weights. ``params.box_loss`` "giou" is computed on
+            ``pred_boxes``, "smooth_l1" on ``pred_deltas`` against ``gt_deltas`` (both (P, 4),
+            the box coder's encoding). ``params.cls_loss`` "ap" is :func:`atss.losses.ap_loss`,
+            weight 1 as the official AP-Loss code, ranking the items of this worker's images
+            together as its DataParallel replicas do.
         reduce_mean: averages a scalar tensor over workers (identity on one worker).
 
     Returns:
         ``loss_cls``, ``loss_box_reg`` and, with ``pred_centerness``, ``loss_centerness``;
         float16 and bfloat16 inputs (autocast) are upcast, so the losses are at least float32.
     """
-    if box_loss not in BOX_LOSSES:
-        raise ValueError(f"box_loss must be one of {BOX_LOSSES}, got {box_loss!r}")
-    if cls_loss not in CLS_LOSSES:
-        raise ValueError(f"cls_loss must be one of {CLS_LOSSES}, got {cls_loss!r}")
-    if box_loss == "smooth_l1" and (pred_deltas is None or gt_deltas is None):
+    smooth_l1 = params.box_loss == "smooth_l1"
+    if smooth_l1 and (pred_deltas is None or gt_deltas is None):
         raise ValueError("box_loss 'smooth_l1' needs pred_deltas and gt_deltas")
     # Mixed precision: head outputs may arrive in float16 or bfloat16 (autocast); the losses,
     # their normalisers and gradients are computed in float32.
@@ -132,31 +123,31 @@ def atss_losses(
     )
     if pred_centerness is not None:
         pred_centerness = at_least_float32(pred_centerness)
-    if box_loss == "smooth_l1":
+    if smooth_l1:
         pred_deltas, gt_deltas = at_least_float32(pred_deltas), at_least_float32(gt_deltas)
     num_classes = pred_logits.shape[-1]
     positives = (gt_labels >= 0) & (gt_labels < num_classes)
     valid = gt_labels >= 0
     num_pos = reduce_mean(positives.sum().to(pred_logits.dtype)).clamp(min=1.0)
 
-    if cls_loss == "ap":
-        losses = {"loss_cls": ap_loss(pred_logits, gt_labels, delta=ap_loss_delta)}
+    if params.cls_loss == "ap":
+        losses = {"loss_cls": ap_loss(pred_logits, gt_labels, delta=params.ap_loss_delta)}
     else:
         targets = F.one_hot(gt_labels[valid], num_classes + 1)[:, :num_classes]
         loss_cls = sigmoid_focal_loss(
             pred_logits[valid],
             targets.to(pred_logits.dtype),
-            alpha=focal_loss_alpha,
-            gamma=focal_loss_gamma,
+            alpha=params.focal_loss_alpha,
+            gamma=params.focal_loss_gamma,
             reduction="sum",
         )
         losses = {"loss_cls": loss_cls / num_pos}
     use_centerness = pred_centerness is not None
     ctr_targets = centerness_targets(anchor_centers, gt_boxes) if use_centerness else None
-    if box_loss == "smooth_l1":
+    if smooth_l1:
         # Official RetinaNet: beta BBOX_REG_BETA, normalised by BBOX_REG_WEIGHT (4) x positives.
-        loss_box_reg = smooth_l1_loss(pred_deltas, gt_deltas, smooth_l1_beta, reduction="sum")
-        loss_box_reg = loss_box_reg / (4 * num_pos)
+        beta = params.smooth_l1_beta
+        loss_box_reg = smooth_l1_loss(pred_deltas, gt_deltas, beta, reduction="sum") / (4 * num_pos)
     elif not use_centerness:
         loss_box_reg = giou_loss(pred_boxes, gt_boxes, reduction="sum") / num_pos
     else:
@@ -165,7 +156,7 @@ def atss_losses(
         ctr_sum = reduce_mean(ctr_targets.sum()).clamp(min=1e-6)
         giou = giou_loss(pred_boxes, gt_boxes, reduction="none")
         loss_box_reg = (giou * ctr_targets).sum() / ctr_sum
-    losses["loss_box_reg"] = loss_box_reg * reg_loss_weight
+    losses["loss_box_reg"] = loss_box_reg * params.reg_loss_weight
 
     if use_centerness:
         loss_centerness = F.binary_cross_entropy_with_logits(

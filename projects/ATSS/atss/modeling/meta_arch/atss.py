@@ -1,5 +1,5 @@
 import math
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
@@ -312,7 +312,7 @@ class ATSS(DenseDetector):
             gt_labels,
             pos_gt_boxes,
             Boxes(pos_reg_anchors).get_centers(),
-            **asdict(self.loss),
+            params=self.loss,
             **box_loss_inputs,
         )
 
