@@ -128,6 +128,20 @@ def test_bfloat16_precision_runs_the_forward_in_bfloat16_and_nothing_after_it():
     assert model.conv.weight.grad.dtype == torch.float32
 
 
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_group_norm_runs_in_float32_on_channels_last_bfloat16_only(channels_last):
+    tower = nn.Sequential(nn.Conv2d(3, 8, 3), nn.GroupNorm(4, 8), nn.ReLU(), nn.Conv2d(8, 4, 3))
+    seen = []
+    tower[1].register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    model = apply_precision(tower, Precision("cpu", torch.bfloat16, channels_last, "test"))
+    x = torch.rand(2, 3, 12, 12)
+    out = model(x)
+    assert seen == [torch.float32 if channels_last else torch.bfloat16]
+    assert out.dtype == torch.bfloat16  # the convolution after it runs in bfloat16 again
+    out.float().sum().backward()
+    assert tower[1].weight.grad.dtype == torch.float32
+
+
 def test_autocast_ends_with_a_forward_that_raises():
     model = apply_precision(_Probe(), Precision("cpu", torch.bfloat16, False, "test"))
     with pytest.raises(RuntimeError, match="failed forward"):

@@ -173,15 +173,27 @@ class _Autocast:
         self.active.pop().__exit__(None, None, None)
 
 
+def _input_in_float32(module: nn.Module, args: Tuple[torch.Tensor]) -> Tuple[torch.Tensor]:
+    return (args[0].float(),)
+
+
 def apply_precision(model: nn.Module, precision: Precision) -> nn.Module:
     """
     ``model`` (in place, returned) set to run as ``precision`` says: its 4-D weights in
-    ``channels_last`` if asked, its forward under bfloat16 autocast if mixed on a CPU. The
-    outputs the detectors return (losses, boxes and scores) are float32 whatever the autocast
-    type. On CUDA, detectron2's AMPTrainer runs the autocast of training.
+    ``channels_last`` if asked (with its GroupNorms in float32), its forward under bfloat16
+    autocast if mixed on a CPU. The outputs the detectors return (losses, boxes and scores) are
+    float32 whatever the autocast type. On CUDA, detectron2's AMPTrainer runs the autocast of
+    training.
     """
     if precision.channels_last:
         model.to(memory_format=torch.channels_last)
+        # PyTorch's CPU GroupNorm has no fast kernel for bfloat16 channels_last tensors: on one
+        # (8, 128, 20, 20) its forward + backward take 2.7 ms, against 0.5 ms in float32. The
+        # head's GroupNorms run in float32 (autocast leaves them in their input's type), the
+        # convolution after them in bfloat16 again.
+        for module in model.modules():
+            if isinstance(module, nn.GroupNorm):
+                module.register_forward_pre_hook(_input_in_float32)
     if precision.mixed and precision.device_type == "cpu":
         hooks = _Autocast(precision)
         model.register_forward_pre_hook(hooks.enter)
