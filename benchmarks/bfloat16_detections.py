@@ -19,7 +19,7 @@ failure makes the exit status 1:
 import atss.require_detectron2  # noqa: F401  (without detectron2: exit 2, naming the set-up)
 import argparse
 import copy
-from typing import Dict, List, Tuple
+from typing import Dict, List, NamedTuple, Tuple
 import torch
 from omegaconf import OmegaConf
 
@@ -55,9 +55,21 @@ def twins(reference: Instances, other: Instances) -> Tuple[torch.Tensor, torch.T
     return best_iou, torch.where(best_iou > 0, score_diff, no_twin)
 
 
-def run(cfg, score: float) -> Dict[str, object]:
-    """AP of each precision and the twins' IoU and score differences (float32 detections scoring
-    ``score`` or more)."""
+class Comparison(NamedTuple):
+    """
+    ap: COCO's AP, AP50, AP75 ... of each precision ("float32", "bfloat16").
+    counts: each precision's detections scoring at least the compared score.
+    iou, score_diff (N,): :func:`twins` of the N float32 detections scoring at least that.
+    """
+
+    ap: Dict[str, Dict[str, float]]
+    counts: Dict[str, int]
+    iou: torch.Tensor
+    score_diff: torch.Tensor
+
+
+def run(cfg, score: float) -> Comparison:
+    """The config's model, with its weights, in float32 and in bfloat16 on its test set."""
     amp = OmegaConf.to_container(cfg.train.amp, resolve=True) if "amp" in cfg.train else {}
     float32 = load_model(cfg, device="cpu").eval()
     bfloat16 = copy.deepcopy(float32)
@@ -84,13 +96,12 @@ def run(cfg, score: float) -> Dict[str, object]:
                 ious.append(iou)
                 score_diffs.append(score_diff)
     ap = {name: evaluator.evaluate()["bbox"] for name, evaluator in evaluators.items()}
-    iou, score_diff = torch.cat(ious), torch.cat(score_diffs)
-    return {"ap": ap, "counts": counts, "iou": iou, "score_diff": score_diff}
+    return Comparison(ap, counts, torch.cat(ious), torch.cat(score_diffs))
 
 
-def report(result: Dict[str, object], score: float) -> List[str]:
+def report(comparison: Comparison, score: float) -> List[str]:
     """The printed table, and a line per failed check (prefixed ``FAILED``)."""
-    ap, counts, iou, score_diff = (result[k] for k in ("ap", "counts", "iou", "score_diff"))
+    ap, counts, iou, score_diff = comparison
     lines = ["| | " + " | ".join(AP_KEYS) + f" | detections (score >= {score:g}) |"]
     lines.append("|---|" + "---|" * (len(AP_KEYS) + 1))
     for name in ("float32", "bfloat16"):
@@ -131,10 +142,10 @@ def main(argv=None) -> int:
         cfg = load_config(args.config_file, args.opts)
         configure_user_datasets(cfg, evaluate=True)
         configure_lazy_data(cfg)
-        result = run(cfg, args.score)
+        comparison = run(cfg, args.score)
     except (ConfigError, CheckpointError) as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
-    lines = report(result, args.score)
+    lines = report(comparison, args.score)
     print("\n".join(lines))
     return 1 if any(line.startswith("FAILED") for line in lines) else 0
 

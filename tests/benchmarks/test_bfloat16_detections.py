@@ -19,7 +19,7 @@ from detectron2.structures import Boxes, Instances  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bfloat16_detections import AP_TOLERANCE, TWIN_IOU, report, twins  # noqa: E402
+from bfloat16_detections import AP_TOLERANCE, TWIN_IOU, Comparison, report, twins  # noqa: E402
 from tiny_run import TINY_CONFIG, run_refused, tiny_run_env  # noqa: E402
 
 
@@ -46,14 +46,14 @@ def test_a_detection_without_one_of_its_class_has_iou_0_and_no_score_difference(
         assert iou.tolist() == [0.0, 0.0] and score_diff.isnan().all()
 
 
-def result(ap_float32: float, ap_bfloat16: float, ious) -> dict:
+def comparison(ap_float32: float, ap_bfloat16: float, ious) -> Comparison:
     ap = {"AP": 0.0, "AP50": 0.0, "AP75": 0.0}
-    return {
-        "ap": {"float32": {**ap, "AP": ap_float32}, "bfloat16": {**ap, "AP": ap_bfloat16}},
-        "counts": {"float32": len(ious), "bfloat16": len(ious)},
-        "iou": torch.tensor(ious),
-        "score_diff": torch.zeros(len(ious)),
-    }
+    return Comparison(
+        ap={"float32": {**ap, "AP": ap_float32}, "bfloat16": {**ap, "AP": ap_bfloat16}},
+        counts={"float32": len(ious), "bfloat16": len(ious)},
+        iou=torch.tensor(ious),
+        score_diff=torch.zeros(len(ious)),
+    )
 
 
 def failures(lines) -> list:
@@ -61,18 +61,18 @@ def failures(lines) -> list:
 
 
 def test_the_report_passes_within_the_tolerances():
-    lines = report(result(40.0, 40.0 + AP_TOLERANCE, [1.0] * 99 + [0.5]), score=0.3)
+    lines = report(comparison(40.0, 40.0 + AP_TOLERANCE, [1.0] * 99 + [0.5]), score=0.3)
     assert failures(lines) == []
     assert "99.0% at IoU >= 0.9" in "\n".join(lines)
 
 
 def test_the_report_fails_on_an_ap_difference_beyond_the_tolerance():
-    (failure,) = failures(report(result(40.0, 39.0, [1.0]), score=0.3))
+    (failure,) = failures(report(comparison(40.0, 39.0, [1.0]), score=0.3))
     assert "AP differs" in failure
 
 
 def test_the_report_fails_when_too_few_detections_have_a_close_twin():
-    (failure,) = failures(report(result(40.0, 40.0, [1.0] * 9 + [TWIN_IOU - 0.01]), 0.3))
+    (failure,) = failures(report(comparison(40.0, 40.0, [1.0] * 9 + [TWIN_IOU - 0.01]), 0.3))
     assert "have a twin" in failure
 
 
