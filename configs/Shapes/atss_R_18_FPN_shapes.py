@@ -81,8 +81,8 @@ lr_multiplier = L(WarmupParamScheduler)(
 
 train.device = "cpu"
 # bfloat16 where the CPU has the units (configs/common/train.py), with contiguous weights: a step of
-# this small model is 1.46x faster than in float32 on AVX512-BF16 and 1.44x on AMX, but slower with
-# channels_last (0.80x and 0.94x), and the whole run ends at the same AP (docs/benchmarks.md).
+# this small model is 1.38x faster than in float32 on AVX512-BF16, 1.30x with channels_last, and
+# the whole run ends at the same AP (docs/benchmarks.md).
 train.amp.channels_last = False
 train.seed = 0  # reproducible runs (read by detectron2's default_setup)
 train.init_checkpoint = ""
