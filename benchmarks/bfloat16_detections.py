@@ -21,7 +21,6 @@ import argparse
 import copy
 from typing import Dict, List, NamedTuple, Tuple
 import torch
-from omegaconf import OmegaConf
 
 from detectron2.config import instantiate
 from detectron2.structures import Instances, pairwise_iou
@@ -29,7 +28,7 @@ from detectron2.structures import Instances, pairwise_iou
 from atss.checkpoint.loading import load_model
 from atss.checkpoint.resilient import CheckpointError
 from atss.config import ConfigError, configure_user_datasets, load_config
-from atss.config.precision import apply_precision, choose_precision
+from atss.config.precision import apply_precision, precision_of_config
 from atss.engine.data_setup import configure_lazy_data
 
 AP_TOLERANCE = 0.5  # AP points
@@ -70,12 +69,11 @@ class Comparison(NamedTuple):
 
 def run(cfg, score: float) -> Comparison:
     """The config's model, with its weights, in float32 and in bfloat16 on its test set."""
-    amp = OmegaConf.to_container(cfg.train.amp, resolve=True) if "amp" in cfg.train else {}
     float32 = load_model(cfg, device="cpu").eval()
     bfloat16 = copy.deepcopy(float32)
     models = {
-        "float32": apply_precision(float32, choose_precision({**amp, "enabled": False}, "cpu")),
-        "bfloat16": apply_precision(bfloat16, choose_precision({**amp, "enabled": True}, "cpu")),
+        "float32": apply_precision(float32, precision_of_config(cfg, "cpu", enabled=False)),
+        "bfloat16": apply_precision(bfloat16, precision_of_config(cfg, "cpu", enabled=True)),
     }
     evaluators = {name: instantiate(cfg.dataloader.evaluator) for name in models}
     for evaluator in evaluators.values():
@@ -90,9 +88,10 @@ def run(cfg, score: float) -> Comparison:
                 evaluator.process(inputs, outputs[name])
             for reference, other in zip(outputs["float32"], outputs["bfloat16"]):
                 reference, other = reference["instances"], other["instances"]
-                counts["float32"] += int((reference.scores >= score).sum())
+                compared = reference.scores >= score
+                counts["float32"] += int(compared.sum())
                 counts["bfloat16"] += int((other.scores >= score).sum())
-                iou, score_diff = twins(reference[reference.scores >= score], other)
+                iou, score_diff = twins(reference[compared], other)
                 ious.append(iou)
                 score_diffs.append(score_diff)
     ap = {name: evaluator.evaluate()["bbox"] for name, evaluator in evaluators.items()}

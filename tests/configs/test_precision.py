@@ -13,6 +13,7 @@ pytestmark = pytest.mark.detectron2
 pytest.importorskip("detectron2", reason="detectron2 not installed")
 
 import torch  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
 from torch import nn  # noqa: E402
 
 from detectron2.engine import AMPTrainer, SimpleTrainer  # noqa: E402
@@ -23,6 +24,7 @@ from atss.config.precision import (  # noqa: E402
     apply_precision,
     choose_precision,
     cpu_bfloat16_units,
+    precision_of_config,
 )
 from atss.config import precision as precision_module  # noqa: E402
 from atss.engine.trainer import build_trainer  # noqa: E402
@@ -69,6 +71,15 @@ def test_channels_last_goes_with_bfloat16_on_a_cpu_only():
     assert not choose_precision(dict(amp, enabled=False), "cpu", cpu_has=amx).channels_last
     assert not choose_precision(dict(amp, enabled=True), "cuda").channels_last
     assert not choose_precision(dict(amp, channels_last=False), "cpu", cpu_has=amx).channels_last
+
+
+def test_precision_of_config_takes_enabled_in_place_of_the_configs():
+    amp = {"enabled": False, "channels_last": True}
+    cfg = OmegaConf.create({"train": {"device": "cpu", "amp": amp}})
+    assert precision_of_config(cfg).dtype == torch.float32
+    forced = precision_of_config(cfg, enabled=True)
+    assert forced.dtype == torch.bfloat16 and forced.channels_last
+    assert cfg.train.amp.enabled is False  # the config itself is left as it was
 
 
 @pytest.mark.parametrize("enabled", [True, "auto"])

@@ -26,7 +26,7 @@ autocast, as PyTorch's AMP recipe asks). On CUDA, detectron2's ``AMPTrainer`` do
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence, Tuple
+from typing import Any, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from omegaconf import OmegaConf
 from torch import nn
@@ -150,10 +150,14 @@ def choose_precision(
     )
 
 
-def precision_of_config(cfg, device: Optional[str] = None) -> Precision:
+def precision_of_config(
+    cfg, device: Optional[str] = None, enabled: Optional[Union[bool, str]] = None
+) -> Precision:
     """:func:`choose_precision` for the config's ``train.amp`` on ``device`` (default
-    ``train.device``)."""
+    ``train.device``), with ``enabled`` in place of ``train.amp.enabled`` if given."""
     amp = OmegaConf.to_container(cfg.train.amp, resolve=True) if "amp" in cfg.train else {}
+    if enabled is not None:
+        amp["enabled"] = enabled
     return choose_precision(amp, device or OmegaConf.select(cfg, "train.device", default="cuda"))
 
 
